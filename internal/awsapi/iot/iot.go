@@ -1,0 +1,71 @@
+// Package iot is the restJson1 adapter for the AWS IoT control plane (signing
+// name "iot"): domain configurations, DescribeEndpoint and the certificate
+// registry. Each area registers its routes from its own file.
+package iot
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/portico-iot/portico/internal/awsapi"
+	"github.com/portico-iot/portico/internal/fault"
+)
+
+// codes are the IoT control plane's default error codes per fault kind.
+var codes = awsapi.Codes{
+	fault.Invalid:       "InvalidRequestException",
+	fault.NotFound:      "ResourceNotFoundException",
+	fault.AlreadyExists: "ResourceAlreadyExistsException",
+	fault.Conflict:      "DeleteConflictException",
+	fault.LimitExceeded: "LimitExceededException",
+	fault.Internal:      "InternalFailureException",
+}
+
+// Deps are the domain services the adapter calls. A nil service leaves its
+// operations answering "not implemented".
+type Deps struct {
+	Endpoints Endpoints
+	Devices   Devices
+	Logger    *slog.Logger
+}
+
+type handler struct {
+	Deps
+	mux *http.ServeMux
+}
+
+// New returns the IoT control-plane handler.
+func New(d Deps) http.Handler {
+	h := &handler{Deps: d, mux: http.NewServeMux()}
+	if d.Endpoints != nil {
+		h.registerEndpoints()
+	}
+	if d.Devices != nil {
+		h.registerDevices()
+	}
+	h.mux.HandleFunc("/", h.unknown)
+	return h
+}
+
+// Register adds the IoT adapter to an API server.
+func Register(api *awsapi.Server, d Deps) {
+	api.Register(awsapi.Service{SigningName: "iot", Protocol: awsapi.RestJSON, Handler: New(d)})
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	awsapi.WriteFault(w, awsapi.RestJSON, codes, h.Logger, err)
+}
+
+func (h *handler) ok(w http.ResponseWriter, v any) { awsapi.WriteJSON(w, awsapi.RestJSON, v) }
+
+// unknown answers any route not registered, naming the model operation when
+// the method and path match one.
+func (h *handler) unknown(w http.ResponseWriter, r *http.Request) {
+	op := OperationFor(r.Method, r.URL.EscapedPath())
+	if op == "" {
+		op = r.Method + " " + r.URL.Path
+	}
+	awsapi.NotImplemented(w, awsapi.RestJSON, op)
+}
