@@ -1,0 +1,647 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"strings"
+	"time"
+
+	"github.com/portico-iot/portico/internal/fault"
+	"github.com/portico-iot/portico/internal/store"
+)
+
+// Certificates answers what the endpoint service needs to know about an ACM
+// certificate. The wiring adapts the certificate service to it.
+type Certificates interface {
+	// Check reports the certificate's ACM status and whether it covers
+	// domainName. An unknown ARN is a fault.NotFound.
+	Check(ctx context.Context, arn, domainName string) (status string, covers bool, err error)
+}
+
+// Service manages domain configurations and endpoint hostnames.
+type Service struct {
+	st         *store.Store
+	certs      Certificates
+	region     string
+	account    string
+	baseDomain string
+	prefix     string
+	Now        func() time.Time
+}
+
+var migrations = []string{`
+CREATE TABLE endpoint_account (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE domain_configurations (
+  name TEXT PRIMARY KEY,
+  arn TEXT NOT NULL,
+  domain_name TEXT NOT NULL,
+  domain_type TEXT NOT NULL,
+  service_type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  last_status_change INTEGER NOT NULL,
+  security_policy TEXT NOT NULL,
+  server_certificate_arns TEXT NOT NULL DEFAULT '[]',
+  validation_certificate_arn TEXT NOT NULL DEFAULT '',
+  authentication_type TEXT NOT NULL DEFAULT '',
+  application_protocol TEXT NOT NULL DEFAULT '',
+  authorizer_config TEXT NOT NULL DEFAULT '',
+  server_certificate_config TEXT NOT NULL DEFAULT '',
+  client_certificate_config TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '[]',
+  created INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX domain_configurations_domain_name ON domain_configurations (domain_name);
+`}
+
+// Config configures the endpoint service.
+type Config struct {
+	Region     string
+	Account    string
+	BaseDomain string // endpoint hostnames are <prefix>-ats.iot.<region>.<BaseDomain>
+	Now        func() time.Time
+}
+
+// NewService opens the endpoint service, creating the account's endpoint
+// prefix and default configurations on first start.
+func NewService(ctx context.Context, st *store.Store, certs Certificates, cfg Config) (*Service, error) {
+	if err := st.Migrate(ctx, "endpoint", migrations); err != nil {
+		return nil, err
+	}
+	s := &Service{st: st, certs: certs, region: cfg.Region, account: cfg.Account,
+		baseDomain: strings.TrimSuffix(strings.ToLower(cfg.BaseDomain), "."), Now: cfg.Now}
+	if err := s.seed(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// seed creates the endpoint prefix and the three default configurations once.
+func (s *Service) seed(ctx context.Context) error {
+	err := s.st.DB().QueryRowContext(ctx, `SELECT value FROM endpoint_account WHERE key='prefix'`).Scan(&s.prefix)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("endpoint: read prefix: %w", err)
+	}
+	s.prefix = randomID(14, lowerAlnum)
+	now := s.now()
+	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO endpoint_account (key, value) VALUES ('prefix', ?)`, s.prefix); err != nil {
+			return err
+		}
+		for _, d := range []struct{ name, service, endpointType string }{
+			{DefaultDataATS, ServiceData, "iot:Data-ATS"},
+			{DefaultJobs, ServiceJobs, "iot:Jobs"},
+			{DefaultCredentialProvider, ServiceCredentialProvider, "iot:CredentialProvider"},
+		} {
+			host, _ := s.Hostname(d.endpointType)
+			c := &Configuration{Name: d.name, ARN: s.arn(d.name, ""), DomainName: host, DomainType: TypeEndpoint,
+				ServiceType: d.service, Status: StatusEnabled, LastStatusChange: now, SecurityPolicy: DefaultSecurityPolicy,
+				AuthenticationType: "DEFAULT", ApplicationProtocol: "DEFAULT", Created: now}
+			if err := insert(ctx, tx, c, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("endpoint: seed defaults: %w", err)
+	}
+	return nil
+}
+
+// Prefix is the account's endpoint identifier.
+func (s *Service) Prefix() string { return s.prefix }
+
+// Hostname returns the hostname DescribeEndpoint gives for an endpoint type.
+func (s *Service) Hostname(endpointType string) (string, error) {
+	suffix := "iot." + s.region + "." + s.baseDomain
+	switch endpointType {
+	case "", "iot:Data":
+		return s.prefix + "." + suffix, nil
+	case "iot:Data-ATS":
+		return s.prefix + "-ats." + suffix, nil
+	case "iot:CredentialProvider":
+		return s.prefix + ".credentials." + suffix, nil
+	case "iot:Jobs":
+		return s.prefix + ".jobs." + suffix, nil
+	}
+	return "", fault.Invalidf("Endpoint type %q is not valid. Valid types: iot:Data, iot:Data-ATS, iot:CredentialProvider, iot:Jobs", endpointType)
+}
+
+func (s *Service) arn(name, suffix string) string {
+	a := fmt.Sprintf("arn:aws:iot:%s:%s:domainconfiguration/%s", s.region, s.account, name)
+	if suffix != "" {
+		a += "/" + suffix
+	}
+	return a
+}
+
+var (
+	createNamePattern   = regexp.MustCompile(`^[\w.-]{1,128}$`)
+	reservedNamePattern = regexp.MustCompile(`^[\w.:-]{1,128}$`)
+	acmARNPattern       = regexp.MustCompile(`^arn:aws(-cn|-us-gov|-iso-b|-iso)?:acm:[a-z]{2}-(gov-|iso-|isob-)?[a-z]{4,9}-\d{1}:\d{12}:certificate/[a-zA-Z0-9/-]+$`)
+	domainNamePattern   = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+func checkName(name string, pattern *regexp.Regexp) error {
+	if !pattern.MatchString(name) {
+		return fault.Invalidf("1 validation error detected: Value '%s' at 'domainConfigurationName' failed to satisfy constraint: Member must satisfy regular expression pattern: %s and length 1-128", name, strings.Trim(strings.TrimSuffix(pattern.String(), "{1,128}$"), "^"))
+	}
+	return nil
+}
+
+// Create creates a customer-managed domain configuration.
+func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, error) {
+	if err := checkName(in.Name, createNamePattern); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(strings.ToLower(in.Name), "iot:") {
+		return nil, fault.Invalidf("Domain configuration names beginning with 'iot:' are reserved")
+	}
+	c := &Configuration{Name: in.Name, ServiceType: in.ServiceType, Status: StatusEnabled,
+		AuthenticationType: in.AuthenticationType, ApplicationProtocol: in.ApplicationProtocol,
+		AuthorizerConfig: in.AuthorizerConfig, ServerCertificateConfig: in.ServerCertificateConfig,
+		ClientCertificateConfig: in.ClientCertificateConfig, ValidationCertificateARN: in.ValidationCertificateARN}
+	if c.ServiceType == "" {
+		c.ServiceType = ServiceData
+	}
+	if !serviceTypes[c.ServiceType] {
+		return nil, fault.Invalidf("Service type %q is not valid. Valid values: DATA, CREDENTIAL_PROVIDER, JOBS", c.ServiceType)
+	}
+	if c.ServiceType != ServiceData {
+		return nil, fault.Invalidf("Only the DATA service type can be used to create a domain configuration; %s is not supported", c.ServiceType)
+	}
+	policy, err := resolvePolicy(in.SecurityPolicy)
+	if err != nil {
+		return nil, err
+	}
+	c.SecurityPolicy = policy
+	if err := checkAuthAndProtocol(c.AuthenticationType, c.ApplicationProtocol); err != nil {
+		return nil, err
+	}
+	if in.DomainName == "" {
+		return nil, fault.Invalidf("domainName is required: AWS-managed domain configurations (created without a domainName) are not supported by this Portico version")
+	}
+	c.DomainName = normalizeDomain(in.DomainName)
+	if len(c.DomainName) > 253 || !domainNamePattern.MatchString(c.DomainName) {
+		return nil, fault.Invalidf("Domain name %q is not a valid fully qualified domain name", in.DomainName)
+	}
+	if strings.HasSuffix(c.DomainName, "."+s.baseDomain) || c.DomainName == s.baseDomain {
+		return nil, fault.Invalidf("Domain name %q is inside Portico's own endpoint domain %s", c.DomainName, s.baseDomain)
+	}
+	c.DomainType = TypeCustomerManaged
+	if len(in.ServerCertificateARNs) == 0 {
+		return nil, fault.Invalidf("serverCertificateArns is required for a domain configuration with a domainName")
+	}
+	if err := s.checkCertificates(ctx, in.ServerCertificateARNs, c.DomainName); err != nil {
+		return nil, err
+	}
+	c.ServerCertificateARNs = in.ServerCertificateARNs
+	if in.ValidationCertificateARN != "" {
+		if err := s.checkCertificates(ctx, []string{in.ValidationCertificateARN}, c.DomainName); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	c.Created, c.LastStatusChange = now, now
+	c.ARN = s.arn(c.Name, randomID(5, alnum))
+	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+		var existing, existingARN string
+		err := tx.QueryRowContext(ctx, `SELECT name, arn FROM domain_configurations WHERE name=? COLLATE NOCASE`, c.Name).Scan(&existing, &existingARN)
+		if err == nil {
+			return &fault.Error{Kind: fault.AlreadyExists, Message: fmt.Sprintf("Domain configuration with name %s already exists", existing),
+				ResourceID: existing, ResourceARN: existingARN}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `SELECT name FROM domain_configurations WHERE domain_name=?`, c.DomainName).Scan(&existing)
+		if err == nil {
+			return &fault.Error{Kind: fault.AlreadyExists, Message: fmt.Sprintf("Domain name %s is already used by domain configuration %s", c.DomainName, existing)}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return insert(ctx, tx, c, in.Tags)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkCertificates verifies each ARN names an ISSUED certificate covering domain.
+func (s *Service) checkCertificates(ctx context.Context, arns []string, domain string) error {
+	if len(arns) > MaxServerCertificates {
+		return fault.Invalidf("serverCertificateArns has %d items; at most %d are allowed", len(arns), MaxServerCertificates)
+	}
+	seen := map[string]bool{}
+	for _, arn := range arns {
+		if !acmARNPattern.MatchString(arn) {
+			return fault.Invalidf("Certificate ARN %q is not a valid ACM certificate ARN", arn)
+		}
+		if seen[arn] {
+			return fault.Invalidf("Certificate ARN %s is listed twice", arn)
+		}
+		seen[arn] = true
+		status, covers, err := s.certs.Check(ctx, arn, domain)
+		if fault.Is(err, fault.NotFound) {
+			return fault.Coded(fault.Invalid, "CertificateValidationException", "Certificate %s not found", arn)
+		}
+		if err != nil {
+			return err
+		}
+		if status != "ISSUED" {
+			return fault.Coded(fault.Invalid, "CertificateValidationException", "Certificate %s is %s; it must be ISSUED", arn, status)
+		}
+		if !covers {
+			return fault.Coded(fault.Invalid, "CertificateValidationException", "Certificate %s does not cover the domain name %s", arn, domain)
+		}
+	}
+	return nil
+}
+
+func resolvePolicy(name string) (string, error) {
+	if name == "" {
+		return DefaultSecurityPolicy, nil
+	}
+	p, ok := LookupSecurityPolicy(name)
+	if !ok {
+		return "", fault.Invalidf("Security policy %q is not valid. Valid policies: %s", name, strings.Join(SecurityPolicyNames(), ", "))
+	}
+	return p.Name, nil
+}
+
+// allowedProtocols is the authenticationType x applicationProtocol matrix
+// Portico accepts (docs/compatibility.md: AWS leaves it unconfirmed).
+var allowedProtocols = map[string]map[string]bool{
+	"DEFAULT":          set("DEFAULT"),
+	"AWS_X509":         set("SECURE_MQTT", "HTTPS", "DEFAULT"),
+	"AWS_SIGV4":        set("MQTT_WSS", "HTTPS", "DEFAULT"),
+	"CUSTOM_AUTH":      set("SECURE_MQTT", "MQTT_WSS", "HTTPS", "DEFAULT"),
+	"CUSTOM_AUTH_X509": set("SECURE_MQTT", "HTTPS", "DEFAULT"),
+}
+
+func checkAuthAndProtocol(auth, proto string) error {
+	if auth != "" && !authenticationTypes[auth] {
+		return fault.Invalidf("Authentication type %q is not valid. Valid values: CUSTOM_AUTH_X509, CUSTOM_AUTH, AWS_X509, AWS_SIGV4, DEFAULT", auth)
+	}
+	if proto != "" && !applicationProtocols[proto] {
+		return fault.Invalidf("Application protocol %q is not valid. Valid values: SECURE_MQTT, MQTT_WSS, HTTPS, DEFAULT", proto)
+	}
+	if auth == "" || proto == "" {
+		return nil
+	}
+	if !allowedProtocols[auth][proto] {
+		return fault.Invalidf("Authentication type %s cannot be used with application protocol %s", auth, proto)
+	}
+	return nil
+}
+
+// Describe returns one configuration by name (default endpoints included).
+func (s *Service) Describe(ctx context.Context, name string) (*Configuration, error) {
+	if err := checkName(name, reservedNamePattern); err != nil {
+		return nil, err
+	}
+	c, err := scanOne(s.st.DB().QueryRowContext(ctx, selectColumns+` WHERE name=?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fault.NotFoundf("Domain configuration %s not found", name)
+	}
+	return c, err
+}
+
+// CertificateStatus is how a configuration's server certificate looks now.
+type CertificateStatus struct {
+	ARN    string
+	Status string // VALID or INVALID
+	Detail string
+}
+
+// CertificateStatuses reports each server certificate of c as VALID or INVALID.
+func (s *Service) CertificateStatuses(ctx context.Context, c *Configuration) []CertificateStatus {
+	out := make([]CertificateStatus, 0, len(c.ServerCertificateARNs))
+	for _, arn := range c.ServerCertificateARNs {
+		cs := CertificateStatus{ARN: arn, Status: "VALID"}
+		status, covers, err := s.certs.Check(ctx, arn, c.DomainName)
+		switch {
+		case err != nil:
+			cs.Status, cs.Detail = "INVALID", "The certificate could not be found in ACM"
+		case status != "ISSUED":
+			cs.Status, cs.Detail = "INVALID", "The certificate status is "+status
+		case !covers:
+			cs.Status, cs.Detail = "INVALID", "The certificate does not cover "+c.DomainName
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// Update changes a configuration.
+func (s *Service) Update(ctx context.Context, in UpdateInput) (*Configuration, error) {
+	if err := checkName(in.Name, reservedNamePattern); err != nil {
+		return nil, err
+	}
+	if in.Status != "" && in.Status != StatusEnabled && in.Status != StatusDisabled {
+		return nil, fault.Invalidf("Domain configuration status %q is not valid. Valid values: ENABLED, DISABLED", in.Status)
+	}
+	var policy string
+	if in.SecurityPolicy != "" {
+		var err error
+		if policy, err = resolvePolicy(in.SecurityPolicy); err != nil {
+			return nil, err
+		}
+	}
+	if in.RemoveAuthorizerConfig && in.AuthorizerConfig != nil {
+		return nil, fault.Invalidf("authorizerConfig and removeAuthorizerConfig cannot be given together")
+	}
+	var out *Configuration
+	_, err := s.st.Update(ctx, func(tx *sql.Tx) error {
+		c, err := scanOne(tx.QueryRowContext(ctx, selectColumns+` WHERE name=?`, in.Name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fault.NotFoundf("Domain configuration %s not found", in.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if c.DomainType == TypeEndpoint {
+			if in.AuthenticationType != "" || in.ApplicationProtocol != "" {
+				return fault.Invalidf("The authentication type and application protocol of %s cannot be changed", c.Name)
+			}
+			if in.ServerCertificateARNs != nil || in.Status == StatusDisabled {
+				return fault.Invalidf("Only the TLS security policy of the default endpoint %s can be updated", c.Name)
+			}
+		}
+		if in.Status != "" && in.Status != c.Status {
+			c.Status = in.Status
+			c.LastStatusChange = s.now()
+		}
+		if policy != "" {
+			c.SecurityPolicy = policy
+		}
+		if in.AuthenticationType != "" {
+			c.AuthenticationType = in.AuthenticationType
+		}
+		if in.ApplicationProtocol != "" {
+			c.ApplicationProtocol = in.ApplicationProtocol
+		}
+		if err := checkAuthAndProtocol(c.AuthenticationType, c.ApplicationProtocol); err != nil {
+			return err
+		}
+		if in.AuthorizerConfig != nil {
+			c.AuthorizerConfig = in.AuthorizerConfig
+		}
+		if in.RemoveAuthorizerConfig {
+			c.AuthorizerConfig = nil
+		}
+		if in.ServerCertificateConfig != nil {
+			c.ServerCertificateConfig = in.ServerCertificateConfig
+		}
+		if in.ClientCertificateConfig != nil {
+			c.ClientCertificateConfig = in.ClientCertificateConfig
+		}
+		if in.ServerCertificateARNs != nil {
+			if len(in.ServerCertificateARNs) == 0 {
+				return fault.Invalidf("serverCertificateArns must name at least one certificate")
+			}
+			if err := s.checkCertificates(ctx, in.ServerCertificateARNs, c.DomainName); err != nil {
+				return err
+			}
+			c.ServerCertificateARNs = in.ServerCertificateARNs
+		}
+		out = c
+		return update(ctx, tx, c)
+	})
+	return out, err
+}
+
+// Delete removes a DISABLED customer-managed configuration.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	if err := checkName(name, createNamePattern); err != nil {
+		return err
+	}
+	_, err := s.st.Update(ctx, func(tx *sql.Tx) error {
+		var status, domainType string
+		err := tx.QueryRowContext(ctx, `SELECT status, domain_type FROM domain_configurations WHERE name=?`, name).Scan(&status, &domainType)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fault.NotFoundf("Domain configuration %s not found", name)
+		}
+		if err != nil {
+			return err
+		}
+		if status != StatusDisabled {
+			return fault.Invalidf("Domain configuration %s must be DISABLED before it can be deleted", name)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM domain_configurations WHERE name=?`, name)
+		return err
+	})
+	return err
+}
+
+// ListInput is ListDomainConfigurations' input.
+type ListInput struct {
+	Marker      string
+	PageSize    int
+	ServiceType string
+}
+
+// DefaultPageSize is ListDomainConfigurations' page size when none is given.
+const DefaultPageSize = 100
+
+// List returns configurations sorted by name, a page at a time.
+func (s *Service) List(ctx context.Context, in ListInput) ([]Summary, string, error) {
+	if in.PageSize == 0 {
+		in.PageSize = DefaultPageSize
+	}
+	if in.PageSize < 1 || in.PageSize > 250 {
+		return nil, "", fault.Invalidf("pageSize must be between 1 and 250")
+	}
+	if in.ServiceType != "" && !serviceTypes[in.ServiceType] {
+		return nil, "", fault.Invalidf("Service type %q is not valid. Valid values: DATA, CREDENTIAL_PROVIDER, JOBS", in.ServiceType)
+	}
+	after := ""
+	if in.Marker != "" {
+		b, err := base64.StdEncoding.DecodeString(in.Marker)
+		if err != nil {
+			return nil, "", fault.Invalidf("marker is not valid")
+		}
+		after = string(b)
+	}
+	rows, err := s.st.DB().QueryContext(ctx, `SELECT name, arn, service_type FROM domain_configurations
+		WHERE name > ? AND (?='' OR service_type=?) ORDER BY name LIMIT ?`, after, in.ServiceType, in.ServiceType, in.PageSize+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("endpoint: list: %w", err)
+	}
+	defer rows.Close()
+	var out []Summary
+	for rows.Next() {
+		var sm Summary
+		if err := rows.Scan(&sm.Name, &sm.ARN, &sm.ServiceType); err != nil {
+			return nil, "", err
+		}
+		out = append(out, sm)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > in.PageSize {
+		out = out[:in.PageSize]
+		next = base64.StdEncoding.EncodeToString([]byte(out[len(out)-1].Name))
+	}
+	return out, next, nil
+}
+
+// All returns every configuration, for runtime snapshots.
+func (s *Service) All(ctx context.Context) ([]*Configuration, error) {
+	rows, err := s.st.DB().QueryContext(ctx, selectColumns+` ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: all: %w", err)
+	}
+	defer rows.Close()
+	var out []*Configuration
+	for rows.Next() {
+		c, err := scanOne(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UsingCertificate returns the ARNs of the configurations that serve the
+// given ACM certificate (ACM's InUseBy, and the guard on DeleteCertificate).
+func (s *Service) UsingCertificate(ctx context.Context, certificateARN string) ([]string, error) {
+	rows, err := s.st.DB().QueryContext(ctx, `SELECT DISTINCT d.arn FROM domain_configurations d, json_each(d.server_certificate_arns) j
+		WHERE j.value = ? OR d.validation_certificate_arn = ? ORDER BY d.arn`, certificateARN, certificateARN)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: certificate users: %w", err)
+	}
+	defer rows.Close()
+	var arns []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		arns = append(arns, a)
+	}
+	return arns, rows.Err()
+}
+
+func normalizeDomain(d string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+}
+
+const (
+	alnum      = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+)
+
+func randomID(n int, alphabet string) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+const selectColumns = `SELECT name, arn, domain_name, domain_type, service_type, status, last_status_change, security_policy,
+  server_certificate_arns, validation_certificate_arn, authentication_type, application_protocol,
+  authorizer_config, server_certificate_config, client_certificate_config, created FROM domain_configurations`
+
+func scanOne(r rowScanner) (*Configuration, error) {
+	var c Configuration
+	var lastChange, created int64
+	var certs, authz, scc, ccc string
+	if err := r.Scan(&c.Name, &c.ARN, &c.DomainName, &c.DomainType, &c.ServiceType, &c.Status, &lastChange, &c.SecurityPolicy,
+		&certs, &c.ValidationCertificateARN, &c.AuthenticationType, &c.ApplicationProtocol, &authz, &scc, &ccc, &created); err != nil {
+		return nil, err
+	}
+	c.LastStatusChange = time.UnixMilli(lastChange)
+	c.Created = time.UnixMilli(created)
+	if err := json.Unmarshal([]byte(certs), &c.ServerCertificateARNs); err != nil {
+		return nil, fmt.Errorf("endpoint: corrupt certificate list for %s: %w", c.Name, err)
+	}
+	if authz != "" {
+		c.AuthorizerConfig = new(AuthorizerConfig)
+		json.Unmarshal([]byte(authz), c.AuthorizerConfig)
+	}
+	if scc != "" {
+		c.ServerCertificateConfig = new(ServerCertificateConfig)
+		json.Unmarshal([]byte(scc), c.ServerCertificateConfig)
+	}
+	if ccc != "" {
+		c.ClientCertificateConfig = new(ClientCertificateConfig)
+		json.Unmarshal([]byte(ccc), c.ClientCertificateConfig)
+	}
+	return &c, nil
+}
+
+func optionalJSON(v any, isNil bool) string {
+	if isNil {
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func certsJSON(arns []string) string {
+	if arns == nil {
+		arns = []string{}
+	}
+	b, _ := json.Marshal(arns)
+	return string(b)
+}
+
+func insert(ctx context.Context, tx *sql.Tx, c *Configuration, tags []Tag) error {
+	if tags == nil {
+		tags = []Tag{}
+	}
+	tagJSON, _ := json.Marshal(tags)
+	_, err := tx.ExecContext(ctx, `INSERT INTO domain_configurations (name, arn, domain_name, domain_type, service_type, status,
+		last_status_change, security_policy, server_certificate_arns, validation_certificate_arn, authentication_type,
+		application_protocol, authorizer_config, server_certificate_config, client_certificate_config, tags, created)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		c.Name, c.ARN, c.DomainName, c.DomainType, c.ServiceType, c.Status, c.LastStatusChange.UnixMilli(), c.SecurityPolicy,
+		certsJSON(c.ServerCertificateARNs), c.ValidationCertificateARN, c.AuthenticationType, c.ApplicationProtocol,
+		optionalJSON(c.AuthorizerConfig, c.AuthorizerConfig == nil), optionalJSON(c.ServerCertificateConfig, c.ServerCertificateConfig == nil),
+		optionalJSON(c.ClientCertificateConfig, c.ClientCertificateConfig == nil), string(tagJSON), c.Created.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("endpoint: insert %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func update(ctx context.Context, tx *sql.Tx, c *Configuration) error {
+	_, err := tx.ExecContext(ctx, `UPDATE domain_configurations SET status=?, last_status_change=?, security_policy=?,
+		server_certificate_arns=?, authentication_type=?, application_protocol=?, authorizer_config=?,
+		server_certificate_config=?, client_certificate_config=? WHERE name=?`,
+		c.Status, c.LastStatusChange.UnixMilli(), c.SecurityPolicy, certsJSON(c.ServerCertificateARNs), c.AuthenticationType,
+		c.ApplicationProtocol, optionalJSON(c.AuthorizerConfig, c.AuthorizerConfig == nil),
+		optionalJSON(c.ServerCertificateConfig, c.ServerCertificateConfig == nil),
+		optionalJSON(c.ClientCertificateConfig, c.ClientCertificateConfig == nil), c.Name)
+	if err != nil {
+		return fmt.Errorf("endpoint: update %s: %w", c.Name, err)
+	}
+	return nil
+}
