@@ -67,7 +67,7 @@ func Principal(ctx context.Context) string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	w.Header().Set("X-Amzn-RequestId", NewRequestID())
 	if strings.HasPrefix(r.URL.Path, "/_portico/") {
 		s.extra.ServeHTTP(w, r)
 		return
@@ -170,7 +170,8 @@ func guessProtocol(r *http.Request) Protocol {
 	}
 }
 
-func newRequestID() string {
+// NewRequestID returns a fresh request ID in the UUID form AWS uses.
+func NewRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	h := hex.EncodeToString(b[:])

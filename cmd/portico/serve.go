@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portico-iot/portico/internal/awsapi"
+	acmapi "github.com/portico-iot/portico/internal/awsapi/acm"
+	iotapi "github.com/portico-iot/portico/internal/awsapi/iot"
+	"github.com/portico-iot/portico/internal/awsapi/iotdata"
+	route53api "github.com/portico-iot/portico/internal/awsapi/route53"
+	"github.com/portico-iot/portico/internal/awsapi/sigv4"
+	"github.com/portico-iot/portico/internal/broker"
+	"github.com/portico-iot/portico/internal/certificate"
+	"github.com/portico-iot/portico/internal/config"
+	"github.com/portico-iot/portico/internal/device"
+	"github.com/portico-iot/portico/internal/endpoint"
+	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/pki"
+	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/zone"
+)
+
+const (
+	serverCAName = "server"
+	deviceCAName = "device"
+)
+
+func serveCommand() *cobra.Command {
+	var cfg config.Config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run Portico: the AWS API, MQTT and HTTPS device endpoints, and DNS",
+		Long: "Run Portico. Every flag can also be set as PORTICO_<FLAG> (for example PORTICO_DATA_DIR).\n" +
+			"API credentials come from PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, or are generated\n" +
+			"on first start and kept in <data-dir>/credentials.json.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.ApplyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cfg.Bind(cmd.Flags())
+	return cmd
+}
+
+func openCA(dataDir, name string) (*pki.CA, error) {
+	subject := pkix.Name{Organization: []string{"Portico"}, CommonName: "Portico " + name + " CA"}
+	return pki.LoadOrCreate(dataDir, name, subject, nil)
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// node is a running Portico: every service and listener.
+type node struct {
+	cfg       config.Config
+	logger    *slog.Logger
+	store     *store.Store
+	certs     *certificate.Service
+	endpoints *endpoint.Service
+	devices   *device.Service
+	zones     *zone.Service
+	broker    *broker.Broker
+	gateway   *gateway.Gateway
+	api       *awsapi.Server
+	creds     config.Credentials
+}
+
+func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	logger, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	n, err := build(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer n.store.Close()
+	defer n.broker.Close()
+	return n.run(ctx, stdout)
+}
+
+func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, logger: logger}
+	var err error
+	if n.creds, err = config.LoadCredentials(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if n.store, err = store.Open(ctx, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	deviceCA, err := openCA(cfg.DataDir, deviceCAName)
+	if err != nil {
+		return nil, err
+	}
+	serverCA, err := openCA(cfg.DataDir, serverCAName)
+	if err != nil {
+		return nil, err
+	}
+	if n.certs, err = certificate.NewService(ctx, n.store, cfg.Region, cfg.AccountID); err != nil {
+		return nil, err
+	}
+	n.endpoints, err = endpoint.NewService(ctx, n.store, certificateChecker{n.certs},
+		endpoint.Config{Region: cfg.Region, Account: cfg.AccountID, BaseDomain: cfg.BaseDomain})
+	if err != nil {
+		return nil, err
+	}
+	n.certs.InUse = inUseBy(n.endpoints)
+	if n.devices, err = device.NewService(ctx, n.store, deviceCA, cfg.Region, cfg.AccountID); err != nil {
+		return nil, err
+	}
+	if n.zones, err = zone.NewService(ctx, n.store, cfg.Nameservers); err != nil {
+		return nil, err
+	}
+	if n.broker, err = broker.New(broker.Options{Logger: logger}); err != nil {
+		return nil, err
+	}
+
+	n.api = awsapi.NewServer(cfg.Region, []sigv4.Credential{{AccessKeyID: n.creds.AccessKeyID, SecretAccessKey: n.creds.SecretAccessKey}}, logger)
+	acmapi.Register(n.api, n.certs, logger)
+	iotapi.Register(n.api, iotapi.Deps{Endpoints: n.endpoints, Devices: n.devices, Logger: logger})
+	route53api.Register(n.api, n.zones, logger)
+	iotdata.Register(n.api, n.broker, logger)
+
+	// The device endpoints accept SigV4 only for iot-data publish.
+	dataAPI := awsapi.NewServer(cfg.Region, n.api.Credentials, logger)
+	iotdata.Register(dataAPI, n.broker, logger)
+
+	defaultCert, err := n.defaultEndpointCertificate(serverCA)
+	if err != nil {
+		return nil, err
+	}
+	n.gateway, err = gateway.New(ctx, gateway.Config{
+		Source:        gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert},
+		Broker:        n.broker,
+		DeviceHandler: iotdata.New(n.broker, logger),
+		SigV4Handler:  dataAPI,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// defaultEndpointCertificate issues, from Portico's server CA, the
+// certificate of the account's default endpoint hostnames.
+func (n *node) defaultEndpointCertificate(ca *pki.CA) (tls.Certificate, error) {
+	var names []string
+	for _, t := range []string{"iot:Data-ATS", "iot:Data", "iot:Jobs", "iot:CredentialProvider"} {
+		h, err := n.endpoints.Hostname(t)
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		names = append(names, h)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	der, err := ca.IssueServer(&key.PublicKey, names, []net.IP{advertiseIP(n.cfg.AdvertiseAddr)}, 365*24*time.Hour)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue default endpoint certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.Certificate().Raw}, PrivateKey: key}, nil
+}
+
+func (n *node) run(ctx context.Context, stdout io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	apiLn, err := net.Listen("tcp", n.cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	mqttLn, err := net.Listen("tcp", n.cfg.MQTTAddr)
+	if err != nil {
+		return fmt.Errorf("mqtt listener: %w", err)
+	}
+	httpsLn, err := net.Listen("tcp", n.cfg.HTTPSAddr)
+	if err != nil {
+		return fmt.Errorf("https listener: %w", err)
+	}
+	dns, err := n.startDNS(ctx)
+	if err != nil {
+		return err
+	}
+
+	n.api.HandleOperational("GET /_portico/health", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}`))
+	}))
+	apiServer := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug)}
+	httpsServer := n.gateway.HTTPSServer()
+
+	gwChanges, stopGW := n.store.Subscribe()
+	defer stopGW()
+	go n.gateway.Run(ctx, gwChanges)
+
+	errs := make(chan error, 4)
+	go func() { errs <- serveHTTP(apiServer.Serve(apiLn)) }()
+	go func() { errs <- serveHTTP(httpsServer.ServeTLS(httpsLn, "", "")) }()
+	go func() { errs <- n.gateway.ServeMQTT(mqttLn) }()
+
+	n.printBanner(stdout, apiLn.Addr().String())
+	n.logger.Info("portico serving", "api", apiLn.Addr().String(), "mqtt", mqttLn.Addr().String(),
+		"https", httpsLn.Addr().String(), "dns", n.cfg.DNSAddr, "data_dir", n.cfg.DataDir)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShutdown()
+	apiServer.Shutdown(shutdown)
+	httpsServer.Shutdown(shutdown)
+	mqttLn.Close()
+	dns.Shutdown()
+	return runErr
+}
+
+func serveHTTP(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (n *node) printBanner(w io.Writer, apiAddr string) {
+	fmt.Fprintf(w, "Portico %s is running. Use it with the aws CLI:\n\n", version)
+	fmt.Fprintf(w, "  export AWS_ENDPOINT_URL=http://%s\n", apiAddr)
+	fmt.Fprintf(w, "  export AWS_DEFAULT_REGION=%s\n", n.cfg.Region)
+	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=%s\n", n.creds.AccessKeyID)
+	switch {
+	case n.creds.Generated:
+		fmt.Fprintf(w, "  export AWS_SECRET_ACCESS_KEY=%s\n\n", n.creds.SecretAccessKey)
+		fmt.Fprintf(w, "These credentials were generated now and saved in %s/%s (mode 0600).\n", n.cfg.DataDir, config.CredentialsFile)
+	case n.creds.FromEnv:
+		fmt.Fprintf(w, "  export AWS_SECRET_ACCESS_KEY=<the value of PORTICO_SECRET_ACCESS_KEY>\n")
+	default:
+		fmt.Fprintf(w, "  export AWS_SECRET_ACCESS_KEY=$(jq -r .secretAccessKey %s/%s)\n", n.cfg.DataDir, config.CredentialsFile)
+	}
+	ats, _ := n.endpoints.Hostname("iot:Data-ATS")
+	fmt.Fprintf(w, "\nDevice data endpoint (iot:Data-ATS): %s -> %s\n", ats, n.cfg.AdvertiseAddr)
+	fmt.Fprintf(w, "MQTT %s, HTTPS %s, DNS %s (udp+tcp)\n", n.cfg.MQTTAddr, n.cfg.HTTPSAddr, n.cfg.DNSAddr)
+}

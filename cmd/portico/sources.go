@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/portico-iot/portico/internal/certificate"
+	"github.com/portico-iot/portico/internal/device"
+	"github.com/portico-iot/portico/internal/endpoint"
+	"github.com/portico-iot/portico/internal/fault"
+	"github.com/portico-iot/portico/internal/gateway"
+)
+
+// certificateChecker adapts the ACM service to what the endpoint service asks.
+type certificateChecker struct{ certs *certificate.Service }
+
+func (c certificateChecker) Check(ctx context.Context, arn, domainName string) (string, bool, error) {
+	m, err := c.certs.Material(ctx, arn)
+	if err != nil {
+		return "", false, err
+	}
+	return m.Status, m.Covers(domainName), nil
+}
+
+// gatewaySource builds the gateway's view of domains and devices.
+type gatewaySource struct {
+	endpoints *endpoint.Service
+	certs     *certificate.Service
+	devices   *device.Service
+	// defaultCertificate serves the account's default data endpoint.
+	defaultCertificate tls.Certificate
+}
+
+func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
+	configs, err := s.endpoints.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	materials, err := s.certs.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byARN := make(map[string]*certificate.Material, len(materials))
+	for _, m := range materials {
+		byARN[m.ARN] = m
+	}
+	var out []gateway.Domain
+	for _, c := range configs {
+		if c.ServiceType != endpoint.ServiceData {
+			continue // jobs and credential-provider endpoints are not served yet
+		}
+		policy, ok := endpoint.LookupSecurityPolicy(c.SecurityPolicy)
+		if !ok {
+			return nil, fmt.Errorf("domain configuration %s has unknown security policy %q", c.Name, c.SecurityPolicy)
+		}
+		d := gateway.Domain{Name: c.DomainName, Configuration: c.Name, Enabled: c.Status == endpoint.StatusEnabled,
+			MinVersion: policy.MinVersion, MaxVersion: policy.MaxVersion, CipherSuites: policy.CipherSuites}
+		switch c.DomainType {
+		case endpoint.TypeEndpoint:
+			d.Default = true
+			d.Certificates = []tls.Certificate{s.defaultCertificate}
+		default:
+			for _, arn := range c.ServerCertificateARNs {
+				m := byARN[arn]
+				// A certificate that is missing, expired or no longer covers the
+				// name is not served; the others on the domain still are.
+				if m == nil || m.Status != "ISSUED" || !m.Covers(c.DomainName) {
+					continue
+				}
+				d.Certificates = append(d.Certificates, m.TLS)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (s gatewaySource) Devices(ctx context.Context) (gateway.Devices, error) {
+	snap, err := s.devices.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return deviceAuthenticator{snap}, nil
+}
+
+// deviceAuthenticator adapts the registry snapshot to the gateway.
+type deviceAuthenticator struct{ snap *device.Snapshot }
+
+func (a deviceAuthenticator) Authenticate(der []byte, serverName string, now time.Time) (string, error) {
+	id, err := a.snap.Authenticate(der, serverName, now)
+	return id.ID, err
+}
+
+// inUseBy adapts the endpoint service to ACM's InUseBy question.
+func inUseBy(endpoints *endpoint.Service) func(ctx context.Context, arn string) ([]string, error) {
+	return func(ctx context.Context, arn string) ([]string, error) {
+		users, err := endpoints.UsingCertificate(ctx, arn)
+		if err != nil {
+			return nil, fault.New(fault.Internal, "could not check certificate usage: %v", err)
+		}
+		return users, nil
+	}
+}
+
+// advertiseIP is the address Portico's DNS gives for its own names.
+func advertiseIP(addr string) net.IP { return net.ParseIP(addr) }

@@ -1,0 +1,122 @@
+// Package iotdata is the restJson1 adapter for the IoT data plane (signing
+// name "iotdata"): HTTPS Publish into the broker.
+package iotdata
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/portico-iot/portico/internal/awsapi"
+	"github.com/portico-iot/portico/internal/fault"
+)
+
+// Publisher delivers a message to MQTT subscribers (internal/broker).
+type Publisher interface {
+	Publish(topic string, payload []byte, qos byte, retain bool) error
+}
+
+// MaxPayloadBytes is AWS IoT's message payload limit.
+const MaxPayloadBytes = 128 * 1024
+
+// MaxTopicBytes bounds a topic name (AWS: 256 bytes).
+const MaxTopicBytes = 256
+
+var codes = awsapi.Codes{
+	fault.Invalid:       "InvalidRequestException",
+	fault.NotFound:      "ResourceNotFoundException",
+	fault.Conflict:      "ConflictException",
+	fault.LimitExceeded: "RequestEntityTooLargeException",
+	fault.Internal:      "InternalFailureException",
+}
+
+type handler struct {
+	pub    Publisher
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns the iot-data handler. Authentication happens before it: SigV4
+// in awsapi, or a client certificate in the gateway.
+func New(pub Publisher, logger *slog.Logger) http.Handler {
+	h := &handler{pub: pub, logger: logger, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /topics/{topic}", h.publish)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		op := r.Method + " " + r.URL.Path
+		awsapi.NotImplemented(w, awsapi.RestJSON, op)
+	})
+	return h
+}
+
+// Register adds the iot-data adapter to an API server.
+func Register(api *awsapi.Server, pub Publisher, logger *slog.Logger) {
+	api.Register(awsapi.Service{SigningName: "iotdata", Protocol: awsapi.RestJSON, Handler: New(pub, logger)})
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if w.Header().Get("X-Amzn-RequestId") == "" {
+		w.Header().Set("X-Amzn-RequestId", awsapi.NewRequestID())
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *handler) publish(w http.ResponseWriter, r *http.Request) {
+	topic := r.PathValue("topic")
+	if err := checkTopic(topic); err != nil {
+		h.fail(w, err)
+		return
+	}
+	q := r.URL.Query()
+	var qos byte
+	switch q.Get("qos") {
+	case "", "0":
+	case "1":
+		qos = 1
+	default:
+		h.fail(w, fault.Invalidf("qos must be 0 or 1"))
+		return
+	}
+	retain := false
+	if v := q.Get("retain"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			h.fail(w, fault.Invalidf("retain must be true or false"))
+			return
+		}
+		retain = b
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, MaxPayloadBytes+1))
+	if err != nil {
+		h.fail(w, fault.Invalidf("could not read the payload: %v", err))
+		return
+	}
+	if len(payload) > MaxPayloadBytes {
+		h.fail(w, fault.Coded(fault.LimitExceeded, "RequestEntityTooLargeException", "payload exceeds %d bytes", MaxPayloadBytes))
+		return
+	}
+	if err := h.pub.Publish(topic, payload, qos, retain); err != nil {
+		h.fail(w, err)
+		return
+	}
+	awsapi.WriteJSON(w, awsapi.RestJSON, map[string]string{"message": "OK", "traceId": awsapi.RequestID(w)})
+}
+
+func checkTopic(topic string) error {
+	switch {
+	case topic == "":
+		return fault.Invalidf("topic must not be empty")
+	case len(topic) > MaxTopicBytes:
+		return fault.Invalidf("topic exceeds %d bytes", MaxTopicBytes)
+	case strings.ContainsAny(topic, "#+"):
+		return fault.Invalidf("topic %q must not contain the wildcards + or #", topic)
+	case strings.ContainsRune(topic, 0):
+		return fault.Invalidf("topic must not contain the NUL character")
+	}
+	return nil
+}
+
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	awsapi.WriteFault(w, awsapi.RestJSON, codes, h.logger, err)
+}

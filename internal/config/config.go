@@ -1,0 +1,149 @@
+// Package config turns flags and PORTICO_* environment variables into one
+// typed Config for `portico serve`.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is everything `portico serve` needs.
+type Config struct {
+	DataDir       string
+	Region        string
+	AccountID     string
+	APIAddr       string
+	MQTTAddr      string
+	HTTPSAddr     string
+	DNSAddr       string
+	AdvertiseAddr string
+	BaseDomain    string
+	Nameservers   []string
+	LogLevel      string
+}
+
+// Bind registers the serve flags on fs, with their defaults.
+func (c *Config) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./portico-data", "directory for the database, CAs and credentials")
+	fs.StringVar(&c.Region, "region", "us-east-1", "AWS region this Portico serves")
+	fs.StringVar(&c.AccountID, "account-id", "123456789012", "12-digit AWS account ID used in ARNs")
+	fs.StringVar(&c.APIAddr, "api-addr", "127.0.0.1:4566", "address of the AWS API (iot, acm, route53, iot-data)")
+	fs.StringVar(&c.MQTTAddr, "mqtt-addr", "127.0.0.1:8883", "address of MQTT over TLS")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", "127.0.0.1:8443", "address of HTTPS publish")
+	fs.StringVar(&c.DNSAddr, "dns-addr", "127.0.0.1:8053", "address of the authoritative DNS server (UDP and TCP)")
+	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "127.0.0.1", "IP address Portico's DNS gives for its endpoint hostnames")
+	fs.StringVar(&c.BaseDomain, "base-domain", "portico.internal", "domain under which endpoint hostnames live (<prefix>-ats.iot.<region>.<base-domain>)")
+	fs.StringSliceVar(&c.Nameservers, "nameservers", nil, "NS names for new hosted zones (default ns1.<base-domain>, ns2.<base-domain>)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// ApplyEnv sets every flag not given on the command line from PORTICO_<NAME>
+// (upper case, dashes as underscores), so flags win over the environment.
+func ApplyEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := "PORTICO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+var (
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-gov|-iso|-isob)?-[a-z]{4,9}-\d$`)
+	accountPattern = regexp.MustCompile(`^\d{12}$`)
+)
+
+// Validate checks the values and fills derived defaults.
+func (c *Config) Validate() error {
+	if !regionPattern.MatchString(c.Region) {
+		return fmt.Errorf("--region %q is not an AWS region name such as us-east-1", c.Region)
+	}
+	if !accountPattern.MatchString(c.AccountID) {
+		return fmt.Errorf("--account-id %q must be 12 digits", c.AccountID)
+	}
+	if net.ParseIP(c.AdvertiseAddr) == nil {
+		return fmt.Errorf("--advertise-addr %q must be an IP address", c.AdvertiseAddr)
+	}
+	c.BaseDomain = strings.TrimSuffix(strings.ToLower(c.BaseDomain), ".")
+	if c.BaseDomain == "" || strings.Contains(c.BaseDomain, " ") {
+		return fmt.Errorf("--base-domain %q is not a domain name", c.BaseDomain)
+	}
+	for _, a := range []struct{ flag, addr string }{{"api-addr", c.APIAddr}, {"mqtt-addr", c.MQTTAddr}, {"https-addr", c.HTTPSAddr}, {"dns-addr", c.DNSAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
+		}
+	}
+	if len(c.Nameservers) == 0 {
+		c.Nameservers = []string{"ns1." + c.BaseDomain, "ns2." + c.BaseDomain}
+	}
+	return nil
+}
+
+// Credentials are the API access key Portico accepts.
+type Credentials struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+	// Generated is true when this start created them.
+	Generated bool `json:"-"`
+	// FromEnv is true when they came from PORTICO_ACCESS_KEY_ID/SECRET.
+	FromEnv bool `json:"-"`
+}
+
+// CredentialsFile is where generated credentials live in the data dir.
+const CredentialsFile = "credentials.json"
+
+// LoadCredentials returns the credentials from the environment, or from the
+// data dir, generating and storing them (mode 0600) on first start.
+func LoadCredentials(dataDir string) (Credentials, error) {
+	id, secret := os.Getenv("PORTICO_ACCESS_KEY_ID"), os.Getenv("PORTICO_SECRET_ACCESS_KEY")
+	if id != "" || secret != "" {
+		if id == "" || secret == "" {
+			return Credentials{}, errors.New("set both PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, or neither")
+		}
+		return Credentials{AccessKeyID: id, SecretAccessKey: secret, FromEnv: true}, nil
+	}
+	path := filepath.Join(dataDir, CredentialsFile)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		var c Credentials
+		if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return Credentials{}, fmt.Errorf("%s is corrupt; delete it to generate new credentials", path)
+		}
+		return c, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return Credentials{}, err
+	}
+	c := Credentials{AccessKeyID: "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+		SecretAccessKey: randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"), Generated: true}
+	out, _ := json.MarshalIndent(c, "", "  ")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return Credentials{}, fmt.Errorf("store credentials: %w", err)
+	}
+	return c, nil
+}
+
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
