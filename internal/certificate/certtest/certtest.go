@@ -1,0 +1,203 @@
+// Package certtest builds real X.509 material for tests: a private root CA,
+// intermediates and leaves, with their keys PEM-encoded in the forms ACM
+// accepts.
+package certtest
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+)
+
+// Authority is a CA that can sign intermediates and leaves.
+type Authority struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+	PEM  []byte
+}
+
+// Leaf is an issued certificate with its key.
+type Leaf struct {
+	Cert    *x509.Certificate
+	Key     crypto.Signer
+	CertPEM []byte
+	// KeyPEM is PKCS#8 ("PRIVATE KEY").
+	KeyPEM []byte
+}
+
+// LeafOptions shape a leaf certificate. Zero values give a P-256 server
+// certificate for CommonName valid from an hour ago for 90 days.
+type LeafOptions struct {
+	CommonName string
+	DNSNames   []string
+	IPs        []net.IP
+	Key        crypto.Signer
+	NotBefore  time.Time
+	NotAfter   time.Time
+	KeyUsage   x509.KeyUsage
+	ExtUsages  []x509.ExtKeyUsage
+	// NoUsages omits both key usage extensions.
+	NoUsages bool
+	Serial   *big.Int
+}
+
+// ECKey returns a fresh EC key on the named curve (P-256, P-384, P-521).
+func ECKey(t testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// RSAKey returns a fresh RSA key of the given size.
+func RSAKey(t testing.TB, bits int) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// NewRoot returns a self-signed root CA with a P-256 key.
+func NewRoot(t testing.TB, cn string) *Authority {
+	t.Helper()
+	key := ECKey(t, elliptic.P256())
+	tmpl := caTemplate(t, cn)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authority(t, der, key)
+}
+
+// Intermediate returns a CA signed by a.
+func (a *Authority) Intermediate(t testing.TB, cn string) *Authority {
+	t.Helper()
+	key := ECKey(t, elliptic.P256())
+	der, err := x509.CreateCertificate(rand.Reader, caTemplate(t, cn), a.Cert, key.Public(), a.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authority(t, der, key)
+}
+
+// Issue signs a leaf.
+func (a *Authority) Issue(t testing.TB, o LeafOptions) *Leaf {
+	t.Helper()
+	if o.Key == nil {
+		o.Key = ECKey(t, elliptic.P256())
+	}
+	if o.NotBefore.IsZero() {
+		o.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if o.NotAfter.IsZero() {
+		o.NotAfter = o.NotBefore.Add(90 * 24 * time.Hour)
+	}
+	if o.Serial == nil {
+		o.Serial = randomSerial(t)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: o.Serial,
+		Subject:      pkix.Name{CommonName: o.CommonName},
+		DNSNames:     o.DNSNames,
+		IPAddresses:  o.IPs,
+		NotBefore:    o.NotBefore,
+		NotAfter:     o.NotAfter,
+	}
+	if !o.NoUsages {
+		tmpl.KeyUsage = o.KeyUsage
+		if tmpl.KeyUsage == 0 {
+			tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		}
+		tmpl.ExtKeyUsage = o.ExtUsages
+		if tmpl.ExtKeyUsage == nil {
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, o.Key.Public(), a.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Leaf{Cert: cert, Key: o.Key, CertPEM: CertPEM(cert), KeyPEM: PKCS8(t, o.Key)}
+}
+
+// CertPEM encodes certificates as consecutive PEM blocks.
+func CertPEM(certs ...*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
+
+// PKCS8 encodes a key as "PRIVATE KEY".
+func PKCS8(t testing.TB, key crypto.Signer) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// PKCS1 encodes an RSA key as "RSA PRIVATE KEY".
+func PKCS1(key *rsa.PrivateKey) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+}
+
+// SEC1 encodes an EC key as "EC PRIVATE KEY".
+func SEC1(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+}
+
+func caTemplate(t testing.TB, cn string) *x509.Certificate {
+	now := time.Now()
+	return &x509.Certificate{
+		SerialNumber:          randomSerial(t),
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Portico Test"}},
+		NotBefore:             now.Add(-24 * time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}
+}
+
+func authority(t testing.TB, der []byte, key crypto.Signer) *Authority {
+	t.Helper()
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Authority{Cert: cert, Key: key, PEM: CertPEM(cert)}
+}
+
+func randomSerial(t testing.TB) *big.Int {
+	t.Helper()
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Add(n, big.NewInt(1))
+}

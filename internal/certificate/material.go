@@ -1,0 +1,150 @@
+package certificate
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Material is a certificate ready to serve: what the TLS gateway loads into
+// its snapshot. It never leaves the process through the API.
+type Material struct {
+	ARN          string
+	Status       string // ISSUED or EXPIRED at the time it was loaded
+	KeyAlgorithm string // enum spelling, e.g. EC_prime256v1
+	NotBefore    time.Time
+	NotAfter     time.Time
+	Leaf         *x509.Certificate
+	Chain        []*x509.Certificate // issuer first
+	// TLS holds the leaf, then the chain, and the private key.
+	TLS            tls.Certificate
+	CertificatePEM string
+	ChainPEM       string
+}
+
+// Covers reports whether the certificate is valid for the host name.
+func (m *Material) Covers(name string) bool { return Covers(m.Leaf, name) }
+
+// Material returns the certificate's serving material.
+func (s *Service) Material(ctx context.Context, arn string) (*Material, error) {
+	r, err := s.load(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	return materialOf(r, s.now())
+}
+
+// All returns the serving material of every certificate, in creation order,
+// so that a runtime snapshot can load them at once.
+func (s *Service) All(ctx context.Context) ([]*Material, error) {
+	rows, err := s.st.DB().QueryContext(ctx, `SELECT `+recordColumns+` FROM acm_certificate ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: load all: %w", err)
+	}
+	defer rows.Close()
+	now := s.now()
+	var out []*Material
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("certificate: load all: %w", err)
+		}
+		m, err := materialOf(r, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("certificate: load all: %w", err)
+	}
+	return out, nil
+}
+
+func materialOf(r *record, now time.Time) (*Material, error) {
+	key, err := parsePrivateKey([]byte(r.key))
+	if err != nil {
+		// The key was validated on import; failing now means the store is damaged.
+		return nil, fmt.Errorf("certificate: stored private key of %s does not parse", r.arn)
+	}
+	var chain []*x509.Certificate
+	if r.chainPEM != "" {
+		if chain, err = parseCertificates([]byte(r.chainPEM), "stored chain"); err != nil {
+			return nil, fmt.Errorf("certificate: stored chain of %s does not parse: %v", r.arn, err)
+		}
+	}
+	tc := tls.Certificate{Certificate: [][]byte{r.leaf.Raw}, PrivateKey: key, Leaf: r.leaf}
+	for _, c := range chain {
+		tc.Certificate = append(tc.Certificate, c.Raw)
+	}
+	return &Material{
+		ARN:            r.arn,
+		Status:         r.status(now),
+		KeyAlgorithm:   r.keyAlg,
+		NotBefore:      r.notBefore,
+		NotAfter:       r.notAfter,
+		Leaf:           r.leaf,
+		Chain:          chain,
+		TLS:            tc,
+		CertificatePEM: r.certPEM,
+		ChainPEM:       r.chainPEM,
+	}, nil
+}
+
+// Covers reports whether leaf is valid for the host name: against its DNS
+// (and IP) subject alternative names when it has any SAN, else against its
+// subject common name. Comparison ignores case and a trailing dot; a
+// wildcard "*.x.y" covers exactly one label in its place ("a.x.y", not
+// "x.y" nor "b.a.x.y").
+func Covers(leaf *x509.Certificate, name string) bool {
+	if leaf == nil {
+		return false
+	}
+	host := normalizeName(name)
+	if host == "" {
+		return false
+	}
+	hasSAN := len(leaf.DNSNames)+len(leaf.IPAddresses)+len(leaf.EmailAddresses)+len(leaf.URIs) > 0
+	if !hasSAN {
+		return nameCovers(leaf.Subject.CommonName, host)
+	}
+	if ip := ipOf(host); ip != nil {
+		for _, a := range leaf.IPAddresses {
+			if a.Equal(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, pattern := range leaf.DNSNames {
+		if nameCovers(pattern, host) {
+			return true
+		}
+	}
+	return false
+}
+
+func normalizeName(s string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
+}
+
+// nameCovers matches one certificate name (possibly "*.suffix") against a
+// normalized host name.
+func nameCovers(pattern, host string) bool {
+	p := normalizeName(pattern)
+	if p == "" {
+		return false
+	}
+	if p == host {
+		return true
+	}
+	suffix, ok := strings.CutPrefix(p, "*.")
+	if !ok || suffix == "" || strings.Contains(suffix, "*") {
+		return false
+	}
+	label, rest, found := strings.Cut(host, ".")
+	return found && label != "" && label != "*" && rest == suffix
+}

@@ -1,0 +1,479 @@
+// Package certificate owns Portico's ACM certificates: import with ACM's own
+// validation, describe, list, get, delete and tags, plus the parsed key
+// material that the TLS gateway serves. It speaks the domain, not the wire:
+// the JSON 1.1 adapter lives in internal/awsapi/acm.
+package certificate
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portico-iot/portico/internal/fault"
+	"github.com/portico-iot/portico/internal/store"
+)
+
+// component is the store migration component of this package.
+const component = "certificate"
+
+// migrations are append-only.
+var migrations = []string{
+	`CREATE TABLE acm_certificate (
+		id              INTEGER PRIMARY KEY AUTOINCREMENT, -- creation order
+		arn             TEXT NOT NULL UNIQUE,
+		type            TEXT NOT NULL,
+		key_algorithm   TEXT NOT NULL,
+		domain_name     TEXT NOT NULL,
+		not_before      INTEGER NOT NULL, -- unix seconds
+		not_after       INTEGER NOT NULL, -- unix seconds
+		created_at      INTEGER NOT NULL, -- unix milliseconds
+		imported_at     INTEGER,          -- unix milliseconds, IMPORTED only
+		certificate_pem TEXT NOT NULL,
+		chain_pem       TEXT NOT NULL DEFAULT '',
+		private_key_pem TEXT NOT NULL,
+		ct_logging      TEXT NOT NULL DEFAULT 'ENABLED'
+	);
+	CREATE TABLE acm_certificate_tag (
+		certificate_id INTEGER NOT NULL REFERENCES acm_certificate(id) ON DELETE CASCADE,
+		key            TEXT NOT NULL,
+		value          TEXT,
+		PRIMARY KEY (certificate_id, key)
+	);`,
+}
+
+// Service is the ACM certificate domain service.
+type Service struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// InUse returns the ARNs of the resources (domain configurations) that use
+	// the certificate; nil means nothing uses any certificate.
+	InUse func(ctx context.Context, arn string) ([]string, error)
+
+	st      *store.Store
+	region  string
+	account string
+}
+
+// NewService migrates the certificate tables and returns the service for
+// one region and account.
+func NewService(ctx context.Context, st *store.Store, region, account string) (*Service, error) {
+	if err := st.Migrate(ctx, component, migrations); err != nil {
+		return nil, err
+	}
+	return &Service{st: st, region: region, account: account}, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) inUse(ctx context.Context, arn string) ([]string, error) {
+	if s.InUse == nil {
+		return []string{}, nil
+	}
+	users, err := s.InUse(ctx, arn)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: who uses %s: %w", arn, err)
+	}
+	if users == nil {
+		users = []string{}
+	}
+	return users, nil
+}
+
+// arnPattern is the model's pattern for every CertificateArn input.
+var arnPattern = regexp.MustCompile(`^arn:[\w+=/,.@-]+:acm:[\w+=/,.@-]*:[0-9]+:[\w+=,.@-]+(/[\w+=,.@-]+)*$`)
+
+// CheckARN applies the model's constraints to a CertificateArn input.
+func CheckARN(arn string) error {
+	if arn == "" {
+		return invalid("1 validation error detected: Value null at 'certificateArn' failed to satisfy constraint: Member must not be null")
+	}
+	if len(arn) < 20 || len(arn) > 2048 || !arnPattern.MatchString(arn) {
+		return fault.Coded(fault.Invalid, "InvalidArnException", "The ARN %q is not a valid certificate ARN.", arn)
+	}
+	return nil
+}
+
+func (s *Service) newARN() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	h := hex.EncodeToString(b[:])
+	return fmt.Sprintf("arn:aws:acm:%s:%s:certificate/%s-%s-%s-%s-%s", s.region, s.account, h[0:8], h[8:12], h[12:16], h[16:20], h[20:])
+}
+
+func notFound(arn string) error {
+	return fault.Coded(fault.NotFound, "ResourceNotFoundException", "Could not find certificate %s.", arn)
+}
+
+// Tag is an ACM tag. A nil Value is a tag without a value; on removal it
+// matches the key whatever its value.
+type Tag struct {
+	Key   string
+	Value *string
+}
+
+// ImportInput is ImportCertificate's input. The byte fields hold PEM text; a
+// nil CertificateChain means none.
+type ImportInput struct {
+	Certificate      []byte
+	PrivateKey       []byte
+	CertificateChain []byte
+	// CertificateArn re-imports over an existing imported certificate,
+	// keeping its ARN.
+	CertificateArn string
+	Tags           []Tag
+}
+
+// Import validates a certificate, its private key and chain as ACM does and
+// stores them, returning the certificate's ARN.
+func (s *Service) Import(ctx context.Context, in ImportInput) (string, error) {
+	if in.CertificateArn != "" {
+		if err := CheckARN(in.CertificateArn); err != nil {
+			return "", err
+		}
+		if len(in.Tags) > 0 {
+			return "", invalid("You cannot add tags when re-importing a certificate; use AddTagsToCertificate.")
+		}
+	}
+	if err := checkTags(in.Tags, true); err != nil {
+		return "", err
+	}
+	if len(in.Tags) > MaxTags {
+		return "", fault.Coded(fault.Invalid, "TooManyTagsException", "A certificate can have at most %d tags.", MaxTags)
+	}
+	now := s.now()
+	b, err := validateImport(in.Certificate, in.PrivateKey, in.CertificateChain, now)
+	if err != nil {
+		return "", err
+	}
+	arn := in.CertificateArn
+	if arn == "" {
+		arn = s.newARN()
+	}
+	domain := domainName(b.leaf)
+	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+		if in.CertificateArn == "" {
+			res, err := tx.ExecContext(ctx, `INSERT INTO acm_certificate
+				(arn, type, key_algorithm, domain_name, not_before, not_after, created_at, imported_at, certificate_pem, chain_pem, private_key_pem)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				arn, TypeImported, b.keyAlg, domain, b.leaf.NotBefore.Unix(), b.leaf.NotAfter.Unix(),
+				now.UnixMilli(), now.UnixMilli(), b.leafPEM, b.chainPEM, b.keyPEM)
+			if err != nil {
+				return fmt.Errorf("certificate: insert: %w", err)
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return fmt.Errorf("certificate: insert: %w", err)
+			}
+			return putTags(ctx, tx, id, in.Tags)
+		}
+		var typ, keyAlg, oldPEM string
+		err := tx.QueryRowContext(ctx, `SELECT type, key_algorithm, certificate_pem FROM acm_certificate WHERE arn=?`, arn).
+			Scan(&typ, &keyAlg, &oldPEM)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(arn)
+		}
+		if err != nil {
+			return fmt.Errorf("certificate: read %s: %w", arn, err)
+		}
+		if typ != TypeImported {
+			return invalid("Certificate %s is of type %s; only IMPORTED certificates can be re-imported.", arn, typ)
+		}
+		if keyAlg != b.keyAlg {
+			return invalid("The key algorithm of the new certificate (%s) must match that of the certificate being replaced (%s).", b.keyAlg, keyAlg)
+		}
+		old, err := parseLeafPEM(oldPEM)
+		if err != nil {
+			return err
+		}
+		if err := checkReimportUsages(old, b.leaf); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE acm_certificate SET domain_name=?, not_before=?, not_after=?, imported_at=?,
+			certificate_pem=?, chain_pem=?, private_key_pem=? WHERE arn=?`,
+			domain, b.leaf.NotBefore.Unix(), b.leaf.NotAfter.Unix(), now.UnixMilli(), b.leafPEM, b.chainPEM, b.keyPEM, arn)
+		if err != nil {
+			return fmt.Errorf("certificate: update %s: %w", arn, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return arn, nil
+}
+
+// checkReimportUsages applies ACM's re-import rule: key usages and extended
+// key usages may be added but not removed (client authentication excepted,
+// since public CAs stopped issuing it in 2025).
+func checkReimportUsages(old, next *x509.Certificate) error {
+	nextKU := keyUsagesOf(next)
+	for _, u := range keyUsagesOf(old) {
+		if !slices.Contains(nextKU, u) && !slices.Contains(nextKU, "ANY") {
+			return invalid("The new certificate must keep the key usage %s of the certificate being replaced.", u)
+		}
+	}
+	nextEKU := extendedKeyUsagesOf(next)
+	has := func(u ExtendedKeyUsage) bool {
+		for _, n := range nextEKU {
+			if n == u || n.Name == "ANY" || n.Name == "NONE" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, u := range extendedKeyUsagesOf(old) {
+		if u.Name == "NONE" || u.Name == "TLS_WEB_CLIENT_AUTHENTICATION" {
+			continue
+		}
+		if !has(u) {
+			return invalid("The new certificate must keep the extended key usage %s of the certificate being replaced.", u.Name)
+		}
+	}
+	return nil
+}
+
+// record is one stored certificate row.
+type record struct {
+	id                     int64
+	arn, typ, keyAlg       string
+	notBefore, notAfter    time.Time
+	createdAt, importedAt  time.Time
+	certPEM, chainPEM, key string
+	ctLogging              string
+	leaf                   *x509.Certificate
+}
+
+const recordColumns = `id, arn, type, key_algorithm, not_before, not_after, created_at, imported_at,
+	certificate_pem, chain_pem, private_key_pem, ct_logging`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(row scanner) (*record, error) {
+	var (
+		r               record
+		nb, na, created int64
+		imported        sql.NullInt64
+	)
+	if err := row.Scan(&r.id, &r.arn, &r.typ, &r.keyAlg, &nb, &na, &created, &imported,
+		&r.certPEM, &r.chainPEM, &r.key, &r.ctLogging); err != nil {
+		return nil, err
+	}
+	r.notBefore, r.notAfter = time.Unix(nb, 0).UTC(), time.Unix(na, 0).UTC()
+	r.createdAt = time.UnixMilli(created).UTC()
+	if imported.Valid {
+		r.importedAt = time.UnixMilli(imported.Int64).UTC()
+	}
+	leaf, err := parseLeafPEM(r.certPEM)
+	if err != nil {
+		return nil, err
+	}
+	r.leaf = leaf
+	return &r, nil
+}
+
+func parseLeafPEM(s string) (*x509.Certificate, error) {
+	certs, err := parseCertificates([]byte(s), "stored certificate")
+	if err != nil || len(certs) != 1 {
+		return nil, fmt.Errorf("certificate: stored certificate does not parse: %v", err)
+	}
+	return certs[0], nil
+}
+
+func (s *Service) load(ctx context.Context, arn string) (*record, error) {
+	if err := CheckARN(arn); err != nil {
+		return nil, err
+	}
+	r, err := scanRecord(s.st.DB().QueryRowContext(ctx, `SELECT `+recordColumns+` FROM acm_certificate WHERE arn=?`, arn))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(arn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("certificate: read %s: %w", arn, err)
+	}
+	return r, nil
+}
+
+// status is ISSUED until the certificate expires.
+func (r *record) status(now time.Time) string {
+	if now.After(r.notAfter) {
+		return StatusExpired
+	}
+	return StatusIssued
+}
+
+// Detail is everything DescribeCertificate reports about a certificate.
+type Detail struct {
+	CertificateArn          string
+	DomainName              string
+	SubjectAlternativeNames []string
+	Serial                  string // colon-separated lowercase hex bytes
+	Subject                 string
+	Issuer                  string
+	CreatedAt               time.Time
+	ImportedAt              time.Time // zero unless Type is IMPORTED
+	Status                  string
+	NotBefore               time.Time
+	NotAfter                time.Time
+	KeyAlgorithm            string // enum spelling, e.g. RSA_2048
+	SignatureAlgorithm      string // e.g. SHA256WITHRSA
+	InUseBy                 []string
+	Type                    string
+	KeyUsages               []string
+	ExtendedKeyUsages       []ExtendedKeyUsage
+	RenewalEligibility      string
+	// CertificateTransparencyLoggingPreference is ENABLED or DISABLED.
+	CertificateTransparencyLoggingPreference string
+}
+
+// Describe returns the certificate's details.
+func (s *Service) Describe(ctx context.Context, arn string) (*Detail, error) {
+	r, err := s.load(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.inUse(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	c := r.leaf
+	return &Detail{
+		CertificateArn:                           r.arn,
+		DomainName:                               domainName(c),
+		SubjectAlternativeNames:                  subjectAlternativeNames(c),
+		Serial:                                   serialString(c.SerialNumber),
+		Subject:                                  c.Subject.String(),
+		Issuer:                                   issuerName(c),
+		CreatedAt:                                r.createdAt,
+		ImportedAt:                               r.importedAt,
+		Status:                                   r.status(s.now()),
+		NotBefore:                                r.notBefore,
+		NotAfter:                                 r.notAfter,
+		KeyAlgorithm:                             r.keyAlg,
+		SignatureAlgorithm:                       signatureAlgorithmName(c.SignatureAlgorithm),
+		InUseBy:                                  users,
+		Type:                                     r.typ,
+		KeyUsages:                                keyUsagesOf(c),
+		ExtendedKeyUsages:                        extendedKeyUsagesOf(c),
+		RenewalEligibility:                       RenewalIneligible,
+		CertificateTransparencyLoggingPreference: r.ctLogging,
+	}, nil
+}
+
+// Get returns the certificate and its chain (issuer first) as PEM. chainPEM is
+// empty when none was imported.
+func (s *Service) Get(ctx context.Context, arn string) (certPEM, chainPEM string, err error) {
+	r, err := s.load(ctx, arn)
+	if err != nil {
+		return "", "", err
+	}
+	return r.certPEM, r.chainPEM, nil
+}
+
+// Delete removes a certificate and its key. It is refused while anything uses
+// the certificate.
+func (s *Service) Delete(ctx context.Context, arn string) error {
+	if err := CheckARN(arn); err != nil {
+		return err
+	}
+	users, err := s.inUse(ctx, arn)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fault.Coded(fault.Conflict, "ResourceInUseException", "Certificate %s in account %s is in use.", arn, s.account)
+	}
+	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM acm_certificate WHERE arn=?`, arn).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(arn)
+		}
+		if err != nil {
+			return fmt.Errorf("certificate: read %s: %w", arn, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM acm_certificate_tag WHERE certificate_id=?`, id); err != nil {
+			return fmt.Errorf("certificate: delete tags of %s: %w", arn, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM acm_certificate WHERE id=?`, id); err != nil {
+			return fmt.Errorf("certificate: delete %s: %w", arn, err)
+		}
+		return nil
+	})
+	return err
+}
+
+// domainName is the certificate's primary name: its subject CN, or its first
+// DNS (then IP) subject alternative name.
+func domainName(c *x509.Certificate) string {
+	if c.Subject.CommonName != "" {
+		return c.Subject.CommonName
+	}
+	if len(c.DNSNames) > 0 {
+		return c.DNSNames[0]
+	}
+	if len(c.IPAddresses) > 0 {
+		return c.IPAddresses[0].String()
+	}
+	return ""
+}
+
+// subjectAlternativeNames lists the DNS and IP SANs in certificate order, or
+// the domain name when the certificate has none.
+func subjectAlternativeNames(c *x509.Certificate) []string {
+	out := make([]string, 0, len(c.DNSNames)+len(c.IPAddresses))
+	out = append(out, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	if len(out) == 0 {
+		if d := domainName(c); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func serialString(n *big.Int) string {
+	b := n.Bytes()
+	if len(b) == 0 {
+		b = []byte{0}
+	}
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = hex.EncodeToString([]byte{x})
+	}
+	return strings.Join(parts, ":")
+}
+
+// issuerName reports the issuer as ACM does for imported certificates: the
+// issuing organisation (e.g. "Let's Encrypt"), else its common name, else
+// the whole distinguished name.
+func issuerName(c *x509.Certificate) string {
+	if len(c.Issuer.Organization) > 0 {
+		return c.Issuer.Organization[0]
+	}
+	if c.Issuer.CommonName != "" {
+		return c.Issuer.CommonName
+	}
+	return c.Issuer.String()
+}
+
+// ipOf parses name as an IP address, or returns nil.
+func ipOf(name string) net.IP { return net.ParseIP(name) }
