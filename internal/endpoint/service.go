@@ -174,6 +174,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, e
 	if strings.HasPrefix(strings.ToLower(in.Name), "iot:") {
 		return nil, fault.Invalidf("Domain configuration names beginning with 'iot:' are reserved")
 	}
+	// A taken name is the first thing to report, before any other check.
+	if err := nameTaken(ctx, s.st.DB(), in.Name); err != nil {
+		return nil, err
+	}
 	c := &Configuration{Name: in.Name, ServiceType: in.ServiceType, Status: StatusEnabled,
 		AuthenticationType: in.AuthenticationType, ApplicationProtocol: in.ApplicationProtocol,
 		AuthorizerConfig: in.AuthorizerConfig, ServerCertificateConfig: in.ServerCertificateConfig,
@@ -222,16 +226,11 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, e
 	c.Created, c.LastStatusChange = now, now
 	c.ARN = s.arn(c.Name, randomID(5, alnum))
 	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
-		var existing, existingARN string
-		err := tx.QueryRowContext(ctx, `SELECT name, arn FROM domain_configurations WHERE name=? COLLATE NOCASE`, c.Name).Scan(&existing, &existingARN)
-		if err == nil {
-			return &fault.Error{Kind: fault.AlreadyExists, Message: fmt.Sprintf("Domain configuration with name %s already exists", existing),
-				ResourceID: existing, ResourceARN: existingARN}
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		if err := nameTaken(ctx, tx, c.Name); err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `SELECT name FROM domain_configurations WHERE domain_name=?`, c.DomainName).Scan(&existing)
+		var existing string
+		err := tx.QueryRowContext(ctx, `SELECT name FROM domain_configurations WHERE domain_name=?`, c.DomainName).Scan(&existing)
 		if err == nil {
 			return &fault.Error{Kind: fault.AlreadyExists, Message: fmt.Sprintf("Domain name %s is already used by domain configuration %s", c.DomainName, existing)}
 		}
@@ -244,6 +243,26 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, e
 		return nil, err
 	}
 	return c, nil
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// nameTaken returns AlreadyExists if a configuration has that name; names
+// differing only in case are refused too, so a name is never ambiguous.
+func nameTaken(ctx context.Context, q queryRower, name string) error {
+	var existing, arn string
+	err := q.QueryRowContext(ctx, `SELECT name, arn FROM domain_configurations WHERE name=? COLLATE NOCASE`, name).Scan(&existing, &arn)
+	switch {
+	case err == nil:
+		return &fault.Error{Kind: fault.AlreadyExists, Message: fmt.Sprintf("Domain configuration with name %s already exists", existing),
+			ResourceID: existing, ResourceARN: arn}
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	default:
+		return fmt.Errorf("endpoint: check name: %w", err)
+	}
 }
 
 // checkCertificates verifies each ARN names an ISSUED certificate covering domain.
