@@ -154,9 +154,6 @@ func (s *Service) Import(ctx context.Context, in ImportInput) (string, error) {
 	if err := checkTags(in.Tags, true); err != nil {
 		return "", err
 	}
-	if len(in.Tags) > MaxTags {
-		return "", fault.Coded(fault.Invalid, "TooManyTagsException", "A certificate can have at most %d tags.", MaxTags)
-	}
 	now := s.now()
 	b, err := validateImport(in.Certificate, in.PrivateKey, in.CertificateChain, now)
 	if err != nil {
@@ -221,11 +218,13 @@ func (s *Service) Import(ctx context.Context, in ImportInput) (string, error) {
 
 // checkReimportUsages applies ACM's re-import rule: key usages and extended
 // key usages may be added but not removed (client authentication excepted,
-// since public CAs stopped issuing it in 2025).
+// since public CAs stopped issuing it in 2025; a certificate without the
+// extensions constrains nothing, so any replacement keeps its usages).
 func checkReimportUsages(old, next *x509.Certificate) error {
 	nextKU := keyUsagesOf(next)
 	for _, u := range keyUsagesOf(old) {
-		if !slices.Contains(nextKU, u) && !slices.Contains(nextKU, "ANY") {
+		// ANY stands for "no extension", not a usage someone relies on.
+		if u != "ANY" && !slices.Contains(nextKU, u) && !slices.Contains(nextKU, "ANY") {
 			return invalid("The new certificate must keep the key usage %s of the certificate being replaced.", u)
 		}
 	}
@@ -239,7 +238,7 @@ func checkReimportUsages(old, next *x509.Certificate) error {
 		return false
 	}
 	for _, u := range extendedKeyUsagesOf(old) {
-		if u.Name == "NONE" || u.Name == "TLS_WEB_CLIENT_AUTHENTICATION" {
+		if u.Name == "NONE" || u.Name == "ANY" || u.Name == "TLS_WEB_CLIENT_AUTHENTICATION" {
 			continue
 		}
 		if !has(u) {
