@@ -18,9 +18,9 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/sigv4"
 )
 
-// MaxBodyBytes bounds every API request body. ACM imports (certificate, key
-// and chain, base64 inside JSON) are the largest legitimate bodies.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes bounds every API request body. ACM imports (a certificate chain
+// of up to 2 MiB, base64 inside JSON) are the largest legitimate bodies.
+const MaxBodyBytes = 3 << 20
 
 // Service is one AWS service adapter.
 type Service struct {
@@ -95,7 +95,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := sigv4.Verify(r, parsed, s.lookup, now, MaxBodyBytes); err != nil {
 		if errors.Is(err, sigv4.ErrBodyTooLarge) {
-			s.writeError(w, svc.Protocol, ErrorBody{Status: 413, Code: "RequestEntityTooLargeException", Message: "request body exceeds 1 MiB"})
+			s.writeError(w, svc.Protocol, ErrorBody{Status: 413, Code: "RequestEntityTooLargeException", Message: "request body exceeds 3 MiB"})
 			return
 		}
 		s.authError(w, r, svc.Protocol, err)
