@@ -163,12 +163,10 @@ func (h *handler) listCertificates(w http.ResponseWriter, r *http.Request) {
 	pageSize := 0
 	if v := q.Get("pageSize"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil {
-			h.fail(w, fault.Invalidf("pageSize must be an integer between 1 and %d, not %q", device.MaxPageSize, v))
+		if err != nil || n < 1 || n > device.MaxPageSize {
+			// 0 would mean "default" to the domain; on the wire it is out of range.
+			h.fail(w, fault.Invalidf("1 validation error detected: Value '%s' at 'pageSize' failed to satisfy constraint: Member must be an integer between 1 and %d", v, device.MaxPageSize))
 			return
-		}
-		if n == 0 { // 0 is the service's "default" for the domain; on the wire it is out of range
-			n = -1
 		}
 		pageSize = n
 	}
