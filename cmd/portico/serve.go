@@ -212,7 +212,7 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("https listener: %w", err)
 	}
-	dns, err := n.startDNS(ctx)
+	dnsDone, err := n.startDNS(ctx)
 	if err != nil {
 		return err
 	}
@@ -242,14 +242,26 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
+	case runErr = <-dnsDone:
+		dnsDone = closedNil()
 	}
 	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelShutdown()
 	apiServer.Shutdown(shutdown)
 	httpsServer.Shutdown(shutdown)
 	mqttLn.Close()
-	dns.Shutdown()
+	cancel()
+	if err := <-dnsDone; err != nil && runErr == nil {
+		runErr = err
+	}
 	return runErr
+}
+
+// closedNil is a channel that yields nil, for a result already consumed.
+func closedNil() <-chan error {
+	c := make(chan error, 1)
+	c <- nil
+	return c
 }
 
 func serveHTTP(err error) error {

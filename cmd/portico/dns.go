@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/miekg/dns"
+
+	"github.com/portico-iot/portico/internal/dnsserver"
+)
+
+// endpointTTL is the TTL of Portico's own endpoint names: short, so that a
+// change of advertised address reaches devices quickly.
+const endpointTTL = 60
+
+// startDNS binds the DNS server and starts serving the hosted zones plus
+// Portico's own zone for the base domain. Run ends when ctx does; its result
+// arrives on the returned channel.
+func (n *node) startDNS(ctx context.Context) (<-chan error, error) {
+	own, err := n.ownZone()
+	if err != nil {
+		return nil, err
+	}
+	source := dnsserver.SourceFunc(func(ctx context.Context) ([]dnsserver.Zone, uint64, error) {
+		data, err := n.zones.Snapshot(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		// Portico's own zone comes first: a hosted zone of the same name
+		// must not hide the endpoint hostnames.
+		zones := []dnsserver.Zone{own}
+		for _, z := range data.Zones {
+			rrs, err := z.RRs()
+			if err != nil {
+				return nil, 0, fmt.Errorf("zone %s: %w", z.ID, err)
+			}
+			zones = append(zones, dnsserver.Zone{Origin: z.Origin, Records: rrs})
+		}
+		return zones, data.Generation, nil
+	})
+	srv := dnsserver.New(dnsserver.Config{Addr: n.cfg.DNSAddr, Source: source, Logger: n.logger.With("component", "dns")})
+	if err := srv.Listen(); err != nil {
+		return nil, fmt.Errorf("dns listener: %w", err)
+	}
+	n.zones.Served = srv.Served
+	changes, cancel := n.store.Subscribe()
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- srv.Run(ctx, changes)
+	}()
+	return done, nil
+}
+
+// ownZone is the base-domain zone holding the account's endpoint hostnames.
+func (n *node) ownZone() (dnsserver.Zone, error) {
+	ip := advertiseIP(n.cfg.AdvertiseAddr)
+	var records []dns.RR
+	for _, t := range []string{"iot:Data-ATS", "iot:Data", "iot:Jobs", "iot:CredentialProvider"} {
+		host, err := n.endpoints.Hostname(t)
+		if err != nil {
+			return dnsserver.Zone{}, err
+		}
+		hdr := dns.RR_Header{Name: dns.Fqdn(host), Class: dns.ClassINET, Ttl: endpointTTL}
+		if ip4 := ip.To4(); ip4 != nil {
+			hdr.Rrtype = dns.TypeA
+			records = append(records, &dns.A{Hdr: hdr, A: ip4})
+		} else {
+			hdr.Rrtype = dns.TypeAAAA
+			records = append(records, &dns.AAAA{Hdr: hdr, AAAA: ip.To16()})
+		}
+	}
+	return dnsserver.StaticZone(n.cfg.BaseDomain, n.cfg.Nameservers, 1, records...), nil
+}
+
