@@ -233,7 +233,8 @@ type background struct {
 func (n *netns) startBackground(t *testing.T, name string, args ...string) *background {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := n.command(ctx, name, args...)
+	// Line-buffer the client's output so waitFor sees it as it happens.
+	cmd := n.command(ctx, "stdbuf", append([]string{"-oL", "-eL", name}, args...)...)
 	b := &background{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
 	if err := cmd.Start(); err != nil {
