@@ -123,6 +123,9 @@ func (h *handler) route(method string, segments []string) (operation, string, st
 			break
 		}
 		id, rest := takeID(segments[1:], "hostedzone")
+		if id == "" {
+			break
+		}
 		switch {
 		case len(rest) == 0 && method == http.MethodGet:
 			return h.getHostedZone, id, ""

@@ -576,6 +576,15 @@ func TestPathsAndWireShapes(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "<Status>PENDING</Status>") && !strings.Contains(body, "<Status>INSYNC</Status>") {
 		t.Errorf("POST change: %d %s", resp.StatusCode, body)
 	}
+	changeID := regexp.MustCompile(`<Id>/change/(C[A-Z0-9]+)</Id>`).FindStringSubmatch(body)
+	if changeID == nil {
+		t.Fatalf("no change ID in %s", body)
+	}
+	for _, path := range []string{"/2013-04-01/change/" + changeID[1], "/2013-04-01/change/%2Fchange%2F" + changeID[1]} {
+		if resp, body := signedRequest(t, e, "GET", path, ""); resp.StatusCode != 200 || !strings.Contains(body, "<GetChangeResponse xmlns=") {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+	}
 	resp, body = signedRequest(t, e, "POST", "/2013-04-01/hostedzone/"+id+"/rrset/", "<ChangeResourceRecordSetsRequest><ChangeBatch>")
 	if resp.StatusCode != 400 || !strings.Contains(body, "<Code>InvalidInput</Code>") || !strings.Contains(body, "<ErrorResponse xmlns=") ||
 		!strings.Contains(body, "<Type>Sender</Type>") {
@@ -584,6 +593,14 @@ func TestPathsAndWireShapes(t *testing.T) {
 	resp, body = signedRequest(t, e, "GET", "/2013-04-01/hostedzone/"+id+"/nonsense", "")
 	if resp.StatusCode != 400 || !strings.Contains(body, "<Code>InvalidAction</Code>") {
 		t.Errorf("unknown path: %d %s", resp.StatusCode, body)
+	}
+	resp, body = signedRequest(t, e, "DELETE", "/2013-04-01/hostedzone", "")
+	if resp.StatusCode != 400 || !strings.Contains(body, "<Code>InvalidAction</Code>") || !strings.Contains(body, "DELETE /2013-04-01/hostedzone") {
+		t.Errorf("DELETE on the collection: %d %s", resp.StatusCode, body)
+	}
+	resp, body = signedRequest(t, e, "POST", "/2013-04-01/hostedzone/"+id+"/associatevpc", "<x/>")
+	if resp.StatusCode != 400 || !strings.Contains(body, "AssociateVPCWithHostedZone") {
+		t.Errorf("AssociateVPCWithHostedZone: %d %s", resp.StatusCode, body)
 	}
 	resp, body = signedRequest(t, e, "GET", "/2013-04-01/hostedzone?maxitems=abc", "")
 	if resp.StatusCode != 400 || !strings.Contains(body, "<Code>InvalidInput</Code>") {
