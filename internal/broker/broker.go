@@ -149,3 +149,23 @@ func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, _ string, _ bool) bool {
 	_, ok := h.broker.identity(cl.Net.Conn)
 	return ok
 }
+
+// Message is a delivered MQTT message, as an in-process subscriber sees it.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+}
+
+// Subscribe delivers every message matching filter to fn, in-process (the
+// way Portico's own consumers, and tests, observe the broker). id tells
+// subscriptions of the same filter apart for Unsubscribe.
+func (b *Broker) Subscribe(filter string, id int, fn func(Message)) error {
+	return b.srv.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		fn(Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+	})
+}
+
+// Unsubscribe removes an in-process subscription.
+func (b *Broker) Unsubscribe(filter string, id int) error { return b.srv.Unsubscribe(filter, id) }
