@@ -72,4 +72,3 @@ func (n *node) ownZone() (dnsserver.Zone, error) {
 	}
 	return dnsserver.StaticZone(n.cfg.BaseDomain, n.cfg.Nameservers, 1, records...), nil
 }
-

@@ -167,7 +167,7 @@ func TestDeviceCertificateRequiredAndChecked(t *testing.T) {
 }
 
 func mqttClient(e *env, id string) paho.Client {
-	opts := paho.NewClientOptions().AddBroker("tls://"+e.mqttAddr).SetClientID(id).
+	opts := paho.NewClientOptions().AddBroker("tls://" + e.mqttAddr).SetClientID(id).
 		SetTLSConfig(&tls.Config{ServerName: "iot.yourcompany.com", RootCAs: e.roots, Certificates: []tls.Certificate{e.device}}).
 		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	return paho.NewClient(opts)
