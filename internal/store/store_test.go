@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+)
+
+var steps = []string{`CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)`}
+
+func TestUpdateIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenMemory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx, "test", steps); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	_, err = s.Update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO t VALUES ('a', '1')`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the function's error", err)
+	}
+	var n int
+	s.DB().QueryRow(`SELECT count(*) FROM t`).Scan(&n)
+	if n != 0 || s.Generation() != 0 {
+		t.Fatalf("after a failed update: %d rows, generation %d", n, s.Generation())
+	}
+	gen, err := s.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO t VALUES ('a', '1')`)
+		return err
+	})
+	if err != nil || gen != 1 || s.Generation() != 1 {
+		t.Fatalf("gen = %d, err = %v", gen, err)
+	}
+}
+
+func TestSubscribersAreWokenAndCoalesced(t *testing.T) {
+	ctx := context.Background()
+	s, _ := OpenMemory(ctx)
+	defer s.Close()
+	s.Migrate(ctx, "test", steps)
+	changes, cancel := s.Subscribe()
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		s.Update(ctx, func(tx *sql.Tx) error { return nil })
+	}
+	select {
+	case <-changes:
+	case <-time.After(time.Second):
+		t.Fatal("no wake-up after commits")
+	}
+	select {
+	case <-changes:
+		t.Fatal("three commits gave more than one pending wake-up")
+	default:
+	}
+}
+
+func TestStatePersistsAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Migrate(ctx, "test", steps)
+	s.Update(ctx, func(tx *sql.Tx) error { _, err := tx.Exec(`INSERT INTO t VALUES ('k', 'v')`); return err })
+	s.Close()
+
+	s, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx, "test", steps); err != nil {
+		t.Fatalf("re-running applied migrations: %v", err)
+	}
+	var v string
+	if err := s.DB().QueryRow(`SELECT v FROM t WHERE k='k'`).Scan(&v); err != nil || v != "v" {
+		t.Fatalf("v = %q, %v", v, err)
+	}
+	if s.Generation() != 1 {
+		t.Fatalf("generation = %d after reopen", s.Generation())
+	}
+	if err := s.Migrate(ctx, "test", nil); err == nil {
+		t.Fatal("a binary that knows fewer steps than the database was accepted")
+	}
+}
