@@ -30,6 +30,7 @@ func (c checker) Check(ctx context.Context, arn, domain string) (string, bool, e
 }
 
 type fixture struct {
+	url       string
 	client    *awsiot.Client
 	certs     *certificate.Service
 	endpoints *endpoint.Service
@@ -56,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := apitest.Start(t, func(s *awsapi.Server) {
 		iot.Register(s, iot.Deps{Endpoints: eps, Logger: apitest.Logger()})
 	})
-	return &fixture{client: awsiot.NewFromConfig(srv.Config), certs: certs, endpoints: eps, ca: testpki.NewCA(t, "Your Company Root")}
+	return &fixture{url: srv.URL, client: awsiot.NewFromConfig(srv.Config), certs: certs, endpoints: eps, ca: testpki.NewCA(t, "Your Company Root")}
 }
 
 func (f *fixture) importCert(t *testing.T, names ...string) string {
@@ -68,6 +69,9 @@ func (f *fixture) importCert(t *testing.T, names ...string) string {
 	}
 	return arn
 }
+
+func accessKey() string { return apitest.AccessKey }
+func secretKey() string { return apitest.SecretKey }
 
 func errorCode(err error) string {
 	var ae smithy.APIError

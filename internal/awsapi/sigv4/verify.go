@@ -206,45 +206,50 @@ func Verify(r *http.Request, p *Parsed, lookup Lookup, now time.Time, maxBody in
 	if !containsFold(p.SignedHeaders, "host") {
 		return fail(Incomplete, "'Host' must be a signed header")
 	}
-	payloadHash, err := payloadHash(r, p, maxBody)
+	hashes, err := payloadHashes(r, p, maxBody)
 	if err != nil {
 		return err
 	}
-	canonical := canonicalRequest(r, p, payloadHash)
 	scope := strings.Join([]string{p.Scope.Date, p.Scope.Region, p.Scope.Service, "aws4_request"}, "/")
-	stringToSign := algorithm + "\n" + p.Time.UTC().Format(timeFormat) + "\n" + scope + "\n" + hexSHA256([]byte(canonical))
 	key := signingKey(secret, p.Scope.Date, p.Scope.Region, p.Scope.Service)
-	want := hex.EncodeToString(hmacSHA256(key, []byte(stringToSign)))
-	if !hmac.Equal([]byte(want), []byte(strings.ToLower(p.Signature))) {
-		return fail(Mismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	for _, h := range hashes {
+		canonical := canonicalRequest(r, p, h)
+		stringToSign := algorithm + "\n" + p.Time.UTC().Format(timeFormat) + "\n" + scope + "\n" + hexSHA256([]byte(canonical))
+		want := hex.EncodeToString(hmacSHA256(key, []byte(stringToSign)))
+		if hmac.Equal([]byte(want), []byte(strings.ToLower(p.Signature))) {
+			return nil
+		}
 	}
-	return nil
+	return fail(Mismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 }
 
-// payloadHash returns the hex SHA-256 the client signed the body with.
-func payloadHash(r *http.Request, p *Parsed, maxBody int64) (string, error) {
+// payloadHashes returns the payload hashes the client may have signed with:
+// the one it declared in X-Amz-Content-Sha256, else the body's SHA-256, and
+// for presigned URLs also UNSIGNED-PAYLOAD (the Go SDK presigns with it,
+// botocore with the hash of the empty body).
+func payloadHashes(r *http.Request, p *Parsed, maxBody int64) ([]string, error) {
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && containsFold(p.SignedHeaders, "x-amz-content-sha256") {
 		if h == unsignedPayload {
-			return h, nil
+			return []string{h}, nil
 		}
 		// The claimed hash is signed; the body must still match it.
 		body, err := readBody(r, maxBody)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if got := hexSHA256(body); got != strings.ToLower(h) {
-			return "", fail(Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+			return nil, fail(Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 		}
-		return h, nil
-	}
-	if p.presigned {
-		return unsignedPayload, nil
+		return []string{h}, nil
 	}
 	body, err := readBody(r, maxBody)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return hexSHA256(body), nil
+	if p.presigned {
+		return []string{unsignedPayload, hexSHA256(body)}, nil
+	}
+	return []string{hexSHA256(body)}, nil
 }
 
 // ErrBodyTooLarge is returned when a body exceeds the verification limit.
