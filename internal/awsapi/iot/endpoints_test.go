@@ -37,7 +37,7 @@ type fixture struct {
 	ca        *testpki.CA
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenMemory(ctx)
@@ -60,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{url: srv.URL, client: awsiot.NewFromConfig(srv.Config), certs: certs, endpoints: eps, ca: testpki.NewCA(t, "Your Company Root")}
 }
 
-func (f *fixture) importCert(t *testing.T, names ...string) string {
+func (f *fixture) importCert(t testing.TB, names ...string) string {
 	t.Helper()
 	leaf := f.ca.Server(t, names...)
 	arn, err := f.certs.Import(context.Background(), certificate.ImportInput{Certificate: leaf.CertPEM, PrivateKey: leaf.KeyPEM, CertificateChain: f.ca.PEM})
