@@ -283,7 +283,8 @@ func (n *node) printBanner(w io.Writer, apiAddr string) {
 	case n.creds.FromEnv:
 		fmt.Fprintf(w, "  export AWS_SECRET_ACCESS_KEY=<the value of PORTICO_SECRET_ACCESS_KEY>\n")
 	default:
-		fmt.Fprintf(w, "  export AWS_SECRET_ACCESS_KEY=$(jq -r .secretAccessKey %s/%s)\n", n.cfg.DataDir, config.CredentialsFile)
+		fmt.Fprintf(w, "  export AWS_SECRET_ACCESS_KEY=$(sed -n 's/.*\"secretAccessKey\": \"\\(.*\\)\".*/\\1/p' %s/%s)\n",
+			n.cfg.DataDir, config.CredentialsFile)
 	}
 	ats, _ := n.endpoints.Hostname("iot:Data-ATS")
 	fmt.Fprintf(w, "\nDevice data endpoint (iot:Data-ATS): %s -> %s\n", ats, n.cfg.AdvertiseAddr)

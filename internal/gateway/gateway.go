@@ -138,11 +138,27 @@ func (g *Gateway) tlsConfig(pick func(*domainState) *tls.Config) *tls.Config {
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			d := g.snap.Load().lookup(hello.ServerName)
 			if d == nil || !d.Enabled || len(d.Certificates) == 0 {
+				g.logRefusal(hello, d)
 				return refuse, nil
 			}
 			return pick(d), nil
 		},
 	}
+}
+
+// logRefusal says why a handshake is answered with unrecognized_name.
+func (g *Gateway) logRefusal(hello *tls.ClientHelloInfo, d *domainState) {
+	reason := "unknown server name"
+	switch {
+	case d == nil && hello.ServerName == "":
+		reason = "no server name and no default endpoint"
+	case d == nil:
+	case !d.Enabled:
+		reason = "domain configuration " + d.Configuration + " is disabled"
+	default:
+		reason = "domain configuration " + d.Configuration + " has no valid server certificate"
+	}
+	g.cfg.Logger.Info("tls handshake refused", "server_name", hello.ServerName, "remote", hello.Conn.RemoteAddr().String(), "reason", reason)
 }
 
 // verifyDevice runs after the client certificate arrives: it must be a
@@ -179,7 +195,8 @@ func (g *Gateway) handleMQTT(conn *tls.Conn) {
 	err := conn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		g.cfg.Logger.Info("mqtt handshake refused", "remote", conn.RemoteAddr().String(), "err", err)
+		// Refusals by server name were logged with their reason already.
+		g.cfg.Logger.Debug("mqtt handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 		return
 	}
 	cs := conn.ConnectionState()
