@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -517,14 +516,8 @@ func TestWireShape(t *testing.T) {
 // TestAWSCLI imports through the real aws CLI, which sends the files as
 // base64 blobs signed by botocore.
 func TestAWSCLI(t *testing.T) {
-	awsPath, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the aws CLI is required in CI")
-		}
-		t.Skip("aws CLI not installed")
-	}
 	e := start(t)
+	cli := e.srv.CLI(t)
 	p := newPKI(t)
 	dir := t.TempDir()
 	for name, data := range map[string][]byte{"cert.pem": p.leaf.CertPEM, "key.pem": p.leaf.KeyPEM, "chain.pem": p.chain} {
@@ -532,42 +525,13 @@ func TestAWSCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(args ...string) []byte {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, awsPath, append([]string{"acm", "--endpoint-url", e.srv.URL, "--output", "json"}, args...)...)
-		var base []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "AWS_") {
-				base = append(base, kv)
-			}
-		}
-		cmd.Env = append(base,
-			"AWS_ACCESS_KEY_ID="+apitest.AccessKey,
-			"AWS_SECRET_ACCESS_KEY="+apitest.SecretKey,
-			"AWS_DEFAULT_REGION="+apitest.Region,
-			"AWS_REGION="+apitest.Region,
-			"AWS_CONFIG_FILE="+filepath.Join(dir, "none"),
-			"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"),
-			"AWS_PAGER=",
-			"AWS_MAX_ATTEMPTS=1",
-		)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return out
-	}
 	var imp struct{ CertificateArn string }
-	out := run("import-certificate",
+	cli.JSON(t, &imp, "acm", "import-certificate",
 		"--certificate", "fileb://"+filepath.Join(dir, "cert.pem"),
 		"--private-key", "fileb://"+filepath.Join(dir, "key.pem"),
 		"--certificate-chain", "fileb://"+filepath.Join(dir, "chain.pem"))
-	if err := json.Unmarshal(out, &imp); err != nil || !arnRE.MatchString(imp.CertificateArn) {
-		t.Fatalf("import-certificate printed %s (%v)", out, err)
+	if !arnRE.MatchString(imp.CertificateArn) {
+		t.Fatalf("import-certificate printed ARN %q", imp.CertificateArn)
 	}
 	m, err := e.svc.Material(context.Background(), imp.CertificateArn)
 	if err != nil || !m.Covers("iot.yourcompany.com") || !m.Leaf.Equal(p.leaf.Cert) {
@@ -584,8 +548,8 @@ func TestAWSCLI(t *testing.T) {
 			Status         string
 		}
 	}
-	out = run("describe-certificate", "--certificate-arn", imp.CertificateArn)
-	if err := json.Unmarshal(out, &desc); err != nil || desc.Certificate.DomainName != "iot.yourcompany.com" || desc.Certificate.Status != "ISSUED" {
-		t.Fatalf("describe-certificate printed %s (%v)", out, err)
+	cli.JSON(t, &desc, "acm", "describe-certificate", "--certificate-arn", imp.CertificateArn)
+	if desc.Certificate.DomainName != "iot.yourcompany.com" || desc.Certificate.Status != "ISSUED" {
+		t.Fatalf("describe-certificate printed %+v", desc)
 	}
 }

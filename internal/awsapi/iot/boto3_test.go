@@ -1,10 +1,11 @@
 package iot_test
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/portico-iot/portico/internal/awsapi/apitest"
 )
 
 // boto3Script signs with botocore: a header-signed call on a percent-encoded
@@ -28,14 +29,9 @@ print(d["domainType"], presigned["domainConfigurationName"], code)
 `
 
 func TestBoto3SignaturesAndPresignedURLs(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil || exec.Command("python3", "-c", "import boto3").Run() != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 with boto3 is required (CI=true)")
-		}
-		t.Skip("python3 with boto3 not installed")
-	}
+	apitest.RequireTool(t, "python3 with boto3", exec.Command("python3", "-c", "import boto3").Run())
 	f := newFixture(t)
-	out, err := exec.Command("python3", "-c", boto3Script, f.url, accessKey(), secretKey()).CombinedOutput()
+	out, err := exec.Command("python3", "-c", boto3Script, f.url, apitest.AccessKey, apitest.SecretKey).CombinedOutput()
 	if err != nil {
 		t.Fatalf("boto3: %v\n%s", err, out)
 	}

@@ -18,8 +18,6 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -75,7 +73,7 @@ type deviceFixture struct {
 	wire   *recordingClient
 	ca     *pki.CA
 	svc    *device.Service
-	url    string
+	srv    *apitest.Server
 }
 
 func newDeviceFixture(t *testing.T) *deviceFixture {
@@ -100,7 +98,7 @@ func newDeviceFixture(t *testing.T) *deviceFixture {
 	wire := &recordingClient{}
 	cfg := srv.Config.Copy()
 	cfg.HTTPClient = wire
-	return &deviceFixture{client: awsiot.NewFromConfig(cfg), wire: wire, ca: ca, svc: svc, url: srv.URL}
+	return &deviceFixture{client: awsiot.NewFromConfig(cfg), wire: wire, ca: ca, svc: svc, srv: srv}
 }
 
 // testCertificatePEM returns a self-signed certificate for key, as a device
@@ -485,43 +483,12 @@ func TestUnimplementedOperationIsNamed(t *testing.T) {
 // TestCreateKeysAndCertificateWithAWSCLI runs the real aws CLI (botocore)
 // against the in-process server.
 func TestCreateKeysAndCertificateWithAWSCLI(t *testing.T) {
-	awsCLI, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the aws CLI is required in CI")
-		}
-		t.Skip("aws CLI not installed")
-	}
 	f := newDeviceFixture(t)
+	cli := f.srv.CLI(t)
 	run := func(args ...string) map[string]any {
 		t.Helper()
-		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", f.url, "--output", "json", "iot"}, args...)...)
-		// Only the test's own AWS settings: no profile, token or config file
-		// of the machine may leak in.
-		var env []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "AWS_") {
-				env = append(env, kv)
-			}
-		}
-		cmd.Env = append(env,
-			"AWS_ACCESS_KEY_ID="+apitest.AccessKey,
-			"AWS_SECRET_ACCESS_KEY="+apitest.SecretKey,
-			"AWS_DEFAULT_REGION="+apitest.Region,
-			"AWS_CONFIG_FILE="+os.DevNull,
-			"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
-			"AWS_MAX_ATTEMPTS=1",
-		)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("aws iot %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
 		var v map[string]any
-		if err := json.Unmarshal(out, &v); err != nil {
-			t.Fatalf("aws iot %s printed %q: %v", strings.Join(args, " "), out, err)
-		}
+		cli.JSON(t, &v, append([]string{"iot"}, args...)...)
 		return v
 	}
 

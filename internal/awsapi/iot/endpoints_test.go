@@ -70,9 +70,6 @@ func (f *fixture) importCert(t testing.TB, names ...string) string {
 	return arn
 }
 
-func accessKey() string { return apitest.AccessKey }
-func secretKey() string { return apitest.SecretKey }
-
 func errorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

@@ -1,57 +1,25 @@
 package route53_test
 
 import (
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/portico-iot/portico/internal/awsapi/apitest"
 )
 
 // TestAWSCLI drives the real aws CLI (botocore) against the in-process API:
 // create-hosted-zone, change-resource-record-sets from a JSON file,
 // list-resource-record-sets and get-change.
 func TestAWSCLI(t *testing.T) {
-	awsPath, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the aws CLI is not installed and CI=true")
-		}
-		t.Skip("the aws CLI is not installed")
-	}
 	e := setup(t)
+	cli := e.api.CLI(t)
+	// Any region: Route 53 is global and the CLI signs with this one.
+	cli.Region = "us-west-2"
 	dir := t.TempDir()
 	run := func(args ...string) map[string]any {
 		t.Helper()
-		cmd := exec.Command(awsPath, append([]string{"route53", "--endpoint-url", e.api.URL, "--output", "json"}, args...)...)
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"),
-			"HOME=" + dir,
-			"AWS_ACCESS_KEY_ID=" + apitest.AccessKey,
-			"AWS_SECRET_ACCESS_KEY=" + apitest.SecretKey,
-			// Any region: Route 53 is global and the CLI signs with this one.
-			"AWS_DEFAULT_REGION=us-west-2",
-			"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"),
-			"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
-			"AWS_EC2_METADATA_DISABLED=true",
-			"AWS_PAGER=",
-			"AWS_MAX_ATTEMPTS=1",
-		}
-		out, err := cmd.Output()
-		if err != nil {
-			stderr := ""
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("aws route53 %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
-		}
 		var v map[string]any
-		if err := json.Unmarshal(out, &v); err != nil {
-			t.Fatalf("aws route53 %s: output is not JSON: %v\n%s", args[0], err, out)
-		}
+		cli.JSON(t, &v, append([]string{"route53"}, args...)...)
 		return v
 	}
 
