@@ -21,6 +21,7 @@ import (
 	"github.com/portico-iot/portico/internal/certificate/certtest"
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 )
 
 const (
@@ -30,14 +31,10 @@ const (
 
 var arnRE = regexp.MustCompile(`^arn:aws:acm:eu-west-1:123456789012:certificate/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
-func newService(t *testing.T) *Service {
+func newService(t testing.TB) *Service {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.New(t)
 	svc, err := NewService(ctx, st, testRegion, testAccount)
 	if err != nil {
 		t.Fatal(err)
@@ -768,10 +765,7 @@ func FuzzImport(f *testing.F) {
 	f.Add(fx.leaf.CertPEM, fx.leaf.KeyPEM, []byte{})
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"), fx.root.PEM)
 	f.Add(fx.chain, fx.leaf.CertPEM, fx.leaf.KeyPEM)
-	svc, err := NewService(context.Background(), mustMemoryStore(f), testRegion, testAccount)
-	if err != nil {
-		f.Fatal(err)
-	}
+	svc := newService(f)
 	f.Fuzz(func(t *testing.T, cert, key, chain []byte) {
 		in := ImportInput{Certificate: cert, PrivateKey: key, CertificateChain: chain}
 		if len(chain) == 0 {
@@ -788,13 +782,4 @@ func FuzzImport(f *testing.F) {
 			t.Fatalf("imported certificate has no usable material: %v", err)
 		}
 	})
-}
-
-func mustMemoryStore(tb testing.TB) *store.Store {
-	st, err := store.OpenMemory(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
 }

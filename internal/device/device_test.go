@@ -24,6 +24,7 @@ import (
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/pki"
 	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 )
 
 const (
@@ -52,11 +53,7 @@ func (c *clock) Advance(d time.Duration) {
 func newTestService(t testing.TB) (*Service, *clock, *pki.CA) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.New(t)
 	clk := &clock{t: time.Date(2026, 5, 1, 10, 0, 0, 123e6, time.UTC)}
 	ca, err := pki.LoadOrCreate(t.TempDir(), "device", pkix.Name{CommonName: "Portico device CA"}, clk.Now)
 	if err != nil {
@@ -670,11 +667,7 @@ func TestPersistsAcrossRestart(t *testing.T) {
 
 func TestNewServiceRequiresDependencies(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.New(t)
 	ca, _ := pki.LoadOrCreate(t.TempDir(), "device", pkix.Name{CommonName: "ca"}, nil)
 	if _, err := NewService(ctx, nil, ca, testRegion, testAccount); err == nil {
 		t.Error("nil store accepted")

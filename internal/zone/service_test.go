@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 )
 
 var testNameServers = []string{"ns1.portico.example", "ns2.portico.example"}
@@ -18,11 +19,7 @@ var testNameServers = []string{"ns1.portico.example", "ns2.portico.example"}
 func newTestService(t *testing.T) (*Service, *store.Store) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.New(t)
 	svc, err := NewService(ctx, st, testNameServers)
 	if err != nil {
 		t.Fatal(err)
@@ -63,11 +60,7 @@ func describe(sets []RecordSet) string {
 }
 
 func TestNewServiceNeedsNameServers(t *testing.T) {
-	st, err := store.OpenMemory(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.New(t)
 	if _, err := NewService(context.Background(), st, nil); err == nil {
 		t.Error("NewService without name servers succeeded")
 	}

@@ -29,7 +29,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	"github.com/portico-iot/portico/internal/certificate"
 	"github.com/portico-iot/portico/internal/certificate/certtest"
-	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 )
 
 var arnRE = regexp.MustCompile(`^arn:aws:acm:us-east-1:123456789012:certificate/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -43,11 +43,7 @@ type env struct {
 func start(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.New(t)
 	svc, err := certificate.NewService(ctx, st, apitest.Region, apitest.Account)
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/iot"
 	"github.com/portico-iot/portico/internal/device"
 	"github.com/portico-iot/portico/internal/pki"
-	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 )
 
 // recordingClient keeps the last response body so tests can check the wire
@@ -79,11 +79,7 @@ type deviceFixture struct {
 func newDeviceFixture(t *testing.T) *deviceFixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.New(t)
 	ca, err := pki.LoadOrCreate(t.TempDir(), "device", pkix.Name{CommonName: "Portico device CA"}, nil)
 	if err != nil {
 		t.Fatal(err)

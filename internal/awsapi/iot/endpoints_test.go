@@ -15,7 +15,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/iot"
 	"github.com/portico-iot/portico/internal/certificate"
 	"github.com/portico-iot/portico/internal/endpoint"
-	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/testpki"
 )
 
@@ -40,11 +40,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.New(t)
 	certs, err := certificate.NewService(ctx, st, apitest.Region, apitest.Account)
 	if err != nil {
 		t.Fatal(err)

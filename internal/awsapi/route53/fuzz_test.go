@@ -10,7 +10,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	"github.com/portico-iot/portico/internal/fault"
-	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/zone"
 )
 
@@ -19,11 +19,7 @@ import (
 // panic; every answer is 200 or a 4xx ErrorResponse (never a 500).
 func FuzzChangeBatch(f *testing.F) {
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
+	st := storetest.New(f)
 	svc, err := zone.NewService(ctx, st, []string{"ns1.portico.example"})
 	if err != nil {
 		f.Fatal(err)

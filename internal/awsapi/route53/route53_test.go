@@ -27,6 +27,7 @@ import (
 	r53 "github.com/portico-iot/portico/internal/awsapi/route53"
 	"github.com/portico-iot/portico/internal/dnsserver"
 	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/zone"
 )
 
@@ -42,11 +43,7 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenMemory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.New(t)
 	svc, err := zone.NewService(ctx, st, nameServers)
 	if err != nil {
 		t.Fatal(err)
