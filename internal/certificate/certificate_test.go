@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-iot/portico/internal/certificate/certtest"
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/store"
 	"github.com/portico-iot/portico/internal/store/storetest"
+	"github.com/portico-iot/portico/internal/testpki"
 )
 
 const (
@@ -44,16 +44,16 @@ func newService(t testing.TB) *Service {
 
 // fixture is a private PKI: root -> intermediate -> leaf for iot.yourcompany.com.
 type fixture struct {
-	root, inter *certtest.Authority
-	leaf        *certtest.Leaf
+	root, inter *testpki.CA
+	leaf        *testpki.Leaf
 	chain       []byte // intermediate then root
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	root := certtest.NewRoot(t, "Portico Test Root")
+	root := testpki.NewCA(t, "Portico Test Root")
 	inter := root.Intermediate(t, "Portico Test Intermediate")
-	leaf := inter.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com", DNSNames: []string{"iot.yourcompany.com", "*.iot.yourcompany.com"}})
+	leaf := inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com", DNSNames: []string{"iot.yourcompany.com", "*.iot.yourcompany.com"}})
 	return &fixture{root: root, inter: inter, leaf: leaf, chain: append(append([]byte{}, inter.PEM...), root.PEM...)}
 }
 
@@ -161,13 +161,13 @@ func TestSerialString(t *testing.T) {
 func TestImportKeyFormats(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
-	root := certtest.NewRoot(t, "Root")
-	rsa2048 := certtest.RSAKey(t, 2048)
-	rsa1024 := certtest.RSAKey(t, 1024)
-	rsa3072 := certtest.RSAKey(t, 3072)
-	p256 := certtest.ECKey(t, elliptic.P256())
-	p384 := certtest.ECKey(t, elliptic.P384())
-	p521 := certtest.ECKey(t, elliptic.P521())
+	root := testpki.NewCA(t, "Root")
+	rsa2048 := testpki.RSAKey(t, 2048)
+	rsa1024 := testpki.RSAKey(t, 1024)
+	rsa3072 := testpki.RSAKey(t, 3072)
+	p256 := testpki.ECKey(t, elliptic.P256())
+	p384 := testpki.ECKey(t, elliptic.P384())
+	p521 := testpki.ECKey(t, elliptic.P521())
 	// openssl ecparam -genkey writes the curve OID block before the key.
 	ecParams := pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}})
 	cases := []struct {
@@ -177,16 +177,16 @@ func TestImportKeyFormats(t *testing.T) {
 		wantAlg string
 		wantSig string
 	}{
-		{"pkcs1 rsa2048", rsa2048, certtest.PKCS1(rsa2048), KeyRSA2048, "SHA256WITHECDSA"},
-		{"pkcs8 rsa1024", rsa1024, certtest.PKCS8(t, rsa1024), KeyRSA1024, "SHA256WITHECDSA"},
-		{"pkcs1 rsa3072", rsa3072, certtest.PKCS1(rsa3072), KeyRSA3072, "SHA256WITHECDSA"},
-		{"sec1 p256 with params", p256, append(ecParams, certtest.SEC1(t, p256)...), KeyECPrime256v1, "SHA256WITHECDSA"},
-		{"sec1 p384", p384, certtest.SEC1(t, p384), KeyECSecp384r1, "SHA256WITHECDSA"},
-		{"pkcs8 p521", p521, certtest.PKCS8(t, p521), KeyECSecp521r1, "SHA256WITHECDSA"},
+		{"pkcs1 rsa2048", rsa2048, testpki.PKCS1(rsa2048), KeyRSA2048, "SHA256WITHECDSA"},
+		{"pkcs8 rsa1024", rsa1024, testpki.PKCS8(t, rsa1024), KeyRSA1024, "SHA256WITHECDSA"},
+		{"pkcs1 rsa3072", rsa3072, testpki.PKCS1(rsa3072), KeyRSA3072, "SHA256WITHECDSA"},
+		{"sec1 p256 with params", p256, append(ecParams, testpki.SEC1(t, p256)...), KeyECPrime256v1, "SHA256WITHECDSA"},
+		{"sec1 p384", p384, testpki.SEC1(t, p384), KeyECSecp384r1, "SHA256WITHECDSA"},
+		{"pkcs8 p521", p521, testpki.PKCS8(t, p521), KeyECSecp521r1, "SHA256WITHECDSA"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			leaf := root.Issue(t, certtest.LeafOptions{CommonName: "a.example.com", Key: tc.key})
+			leaf := root.Issue(t, testpki.LeafOptions{CommonName: "a.example.com", Key: tc.key})
 			arn, err := svc.Import(ctx, ImportInput{Certificate: leaf.CertPEM, PrivateKey: tc.keyPEM, CertificateChain: root.PEM})
 			if err != nil {
 				t.Fatal(err)
@@ -230,17 +230,17 @@ func TestImportRejects(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	f := newFixture(t)
-	otherRoot := certtest.NewRoot(t, "Other Root")
-	otherKey := certtest.ECKey(t, elliptic.P256())
-	expired := f.inter.Issue(t, certtest.LeafOptions{CommonName: "old.yourcompany.com",
+	otherRoot := testpki.NewCA(t, "Other Root")
+	otherKey := testpki.ECKey(t, elliptic.P256())
+	expired := f.inter.Issue(t, testpki.LeafOptions{CommonName: "old.yourcompany.com",
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
-	future := f.inter.Issue(t, certtest.LeafOptions{CommonName: "soon.yourcompany.com",
+	future := f.inter.Issue(t, testpki.LeafOptions{CommonName: "soon.yourcompany.com",
 		NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(48 * time.Hour)})
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
-	edLeaf := f.inter.Issue(t, certtest.LeafOptions{CommonName: "ed.yourcompany.com", Key: edKey})
-	rsa1536 := certtest.RSAKey(t, 1536)
-	weakLeaf := f.inter.Issue(t, certtest.LeafOptions{CommonName: "weak.yourcompany.com", Key: rsa1536})
-	noName := f.inter.Issue(t, certtest.LeafOptions{})
+	edLeaf := f.inter.Issue(t, testpki.LeafOptions{CommonName: "ed.yourcompany.com", Key: edKey})
+	rsa1536 := testpki.RSAKey(t, 1536)
+	weakLeaf := f.inter.Issue(t, testpki.LeafOptions{CommonName: "weak.yourcompany.com", Key: rsa1536})
+	noName := f.inter.Issue(t, testpki.LeafOptions{})
 	encrypted := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0x00}})
 	legacyEncrypted := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY",
 		Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00000000000000000000000000000000"}, Bytes: []byte{1, 2, 3}})
@@ -273,7 +273,7 @@ func TestImportRejects(t *testing.T) {
 		{"two keys", ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: cat(f.leaf.KeyPEM, f.leaf.KeyPEM)}, "more than one private key"},
 		{"encrypted pkcs8", ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: encrypted}, "encrypted"},
 		{"encrypted legacy", ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: legacyEncrypted}, "encrypted"},
-		{"mismatched key", ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: certtest.PKCS8(t, otherKey)}, "The private key does not match"},
+		{"mismatched key", ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: testpki.PKCS8(t, otherKey)}, "The private key does not match"},
 		{"expired", ImportInput{Certificate: expired.CertPEM, PrivateKey: expired.KeyPEM, CertificateChain: f.chain}, "has expired"},
 		{"not yet valid", ImportInput{Certificate: future.CertPEM, PrivateKey: future.KeyPEM, CertificateChain: f.chain}, "not valid yet"},
 		{"ed25519", ImportInput{Certificate: edLeaf.CertPEM, PrivateKey: edLeaf.KeyPEM}, "not supported"},
@@ -304,12 +304,12 @@ func TestImportChainVariants(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	f := newFixture(t)
-	selfSigned := certtest.NewRoot(t, "self.yourcompany.com")
-	selfLeaf := &certtest.Leaf{CertPEM: selfSigned.PEM, KeyPEM: certtest.PKCS8(t, selfSigned.Key)}
-	direct := f.root.Issue(t, certtest.LeafOptions{CommonName: "direct.yourcompany.com"})
+	selfSigned := testpki.NewCA(t, "self.yourcompany.com")
+	selfLeaf := &testpki.Leaf{CertPEM: selfSigned.PEM, KeyPEM: testpki.PKCS8(t, selfSigned.Key)}
+	direct := f.root.Issue(t, testpki.LeafOptions{CommonName: "direct.yourcompany.com"})
 	cases := []struct {
 		name  string
-		leaf  *certtest.Leaf
+		leaf  *testpki.Leaf
 		chain []byte
 	}{
 		{"full chain to root", f.leaf, f.chain},
@@ -340,7 +340,7 @@ func TestReimport(t *testing.T) {
 	}
 	first := clock
 	clock = clock.Add(time.Minute)
-	renewed := f.inter.Issue(t, certtest.LeafOptions{CommonName: "iot2.yourcompany.com", ExtUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
+	renewed := f.inter.Issue(t, testpki.LeafOptions{CommonName: "iot2.yourcompany.com", ExtUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
 	got, err := svc.Import(ctx, ImportInput{CertificateArn: arn, Certificate: renewed.CertPEM, PrivateKey: renewed.KeyPEM, CertificateChain: f.inter.PEM})
 	if err != nil {
 		t.Fatal(err)
@@ -365,17 +365,17 @@ func TestReimport(t *testing.T) {
 		t.Errorf("chain after re-import = %q", chain)
 	}
 
-	rsaKey := certtest.RSAKey(t, 2048)
-	rsaLeaf := f.inter.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com", Key: rsaKey})
+	rsaKey := testpki.RSAKey(t, 2048)
+	rsaLeaf := f.inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com", Key: rsaKey})
 	_, err = svc.Import(ctx, ImportInput{CertificateArn: arn, Certificate: rsaLeaf.CertPEM, PrivateKey: rsaLeaf.KeyPEM})
 	wantFault(t, err, fault.Invalid, "ValidationException", "key algorithm of the new certificate (RSA_2048)")
 
-	clientOnly := f.inter.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com", ExtUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	clientOnly := f.inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com", ExtUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	_, err = svc.Import(ctx, ImportInput{CertificateArn: arn, Certificate: clientOnly.CertPEM, PrivateKey: clientOnly.KeyPEM})
 	wantFault(t, err, fault.Invalid, "ValidationException", "TLS_WEB_SERVER_AUTHENTICATION")
 
 	// Dropping client authentication is allowed.
-	serverOnly := f.inter.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com"})
+	serverOnly := f.inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com"})
 	if _, err := svc.Import(ctx, ImportInput{CertificateArn: arn, Certificate: serverOnly.CertPEM, PrivateKey: serverOnly.KeyPEM}); err != nil {
 		t.Fatal(err)
 	}
@@ -457,18 +457,18 @@ func TestList(t *testing.T) {
 	svc := newService(t)
 	clock := time.Now()
 	svc.Now = func() time.Time { return clock }
-	root := certtest.NewRoot(t, "Root")
-	rsaKey := certtest.RSAKey(t, 2048)
+	root := testpki.NewCA(t, "Root")
+	rsaKey := testpki.RSAKey(t, 2048)
 	var rsaARNs, ecARNs []string
 	for i := range 3 {
-		leaf := root.Issue(t, certtest.LeafOptions{CommonName: "rsa.example.com", Key: rsaKey,
+		leaf := root.Issue(t, testpki.LeafOptions{CommonName: "rsa.example.com", Key: rsaKey,
 			NotAfter: time.Now().Add(time.Duration(i+1) * 24 * time.Hour)})
 		arn, err := svc.Import(ctx, ImportInput{Certificate: leaf.CertPEM, PrivateKey: leaf.KeyPEM})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rsaARNs = append(rsaARNs, arn)
-		ec := root.Issue(t, certtest.LeafOptions{CommonName: "ec.example.com", NoUsages: i == 0})
+		ec := root.Issue(t, testpki.LeafOptions{CommonName: "ec.example.com", NoUsages: i == 0})
 		if arn, err = svc.Import(ctx, ImportInput{Certificate: ec.CertPEM, PrivateKey: ec.KeyPEM}); err != nil {
 			t.Fatal(err)
 		}
@@ -668,11 +668,11 @@ func TestMaterialServesTLS(t *testing.T) {
 }
 
 func TestCovers(t *testing.T) {
-	root := certtest.NewRoot(t, "Root")
-	withSANs := root.Issue(t, certtest.LeafOptions{CommonName: "cn-only.example.com",
+	root := testpki.NewCA(t, "Root")
+	withSANs := root.Issue(t, testpki.LeafOptions{CommonName: "cn-only.example.com",
 		DNSNames: []string{"iot.yourcompany.com", "*.devices.yourcompany.com"}, IPs: []net.IP{net.ParseIP("192.0.2.7")}}).Cert
-	cnOnly := root.Issue(t, certtest.LeafOptions{CommonName: "Legacy.Example.com"}).Cert
-	cnWildcard := root.Issue(t, certtest.LeafOptions{CommonName: "*.example.net"}).Cert
+	cnOnly := root.Issue(t, testpki.LeafOptions{CommonName: "Legacy.Example.com"}).Cert
+	cnWildcard := root.Issue(t, testpki.LeafOptions{CommonName: "*.example.net"}).Cert
 	cases := []struct {
 		leaf *x509.Certificate
 		name string

@@ -28,8 +28,8 @@ import (
 	acmapi "github.com/portico-iot/portico/internal/awsapi/acm"
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	"github.com/portico-iot/portico/internal/certificate"
-	"github.com/portico-iot/portico/internal/certificate/certtest"
 	"github.com/portico-iot/portico/internal/store/storetest"
+	"github.com/portico-iot/portico/internal/testpki"
 )
 
 var arnRE = regexp.MustCompile(`^arn:aws:acm:us-east-1:123456789012:certificate/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -54,16 +54,16 @@ func start(t *testing.T) *env {
 
 // pki is a private root -> intermediate -> leaf for iot.yourcompany.com.
 type pki struct {
-	root, inter *certtest.Authority
-	leaf        *certtest.Leaf
+	root, inter *testpki.CA
+	leaf        *testpki.Leaf
 	chain       []byte
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	root := certtest.NewRoot(t, "Portico Test Root")
+	root := testpki.NewCA(t, "Portico Test Root")
 	inter := root.Intermediate(t, "Portico Test Intermediate")
-	leaf := inter.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com", DNSNames: []string{"iot.yourcompany.com"}})
+	leaf := inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com", DNSNames: []string{"iot.yourcompany.com"}})
 	return &pki{root: root, inter: inter, leaf: leaf, chain: append(append([]byte{}, inter.PEM...), root.PEM...)}
 }
 
@@ -203,7 +203,7 @@ func TestReimportKeepsARN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	renewed := p.inter.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com", DNSNames: []string{"iot.yourcompany.com", "mqtt.yourcompany.com"}})
+	renewed := p.inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com", DNSNames: []string{"iot.yourcompany.com", "mqtt.yourcompany.com"}})
 	again, err := e.client.ImportCertificate(ctx, &sdkacm.ImportCertificateInput{CertificateArn: imp.CertificateArn,
 		Certificate: renewed.CertPEM, PrivateKey: renewed.KeyPEM, CertificateChain: p.chain})
 	if err != nil {
@@ -228,11 +228,11 @@ func TestReimportKeepsARN(t *testing.T) {
 func TestPaginator(t *testing.T) {
 	ctx := context.Background()
 	e := start(t)
-	root := certtest.NewRoot(t, "Root")
-	key := certtest.RSAKey(t, 2048)
+	root := testpki.NewCA(t, "Root")
+	key := testpki.RSAKey(t, 2048)
 	var want []string
 	for range 5 {
-		leaf := root.Issue(t, certtest.LeafOptions{CommonName: "rsa.yourcompany.com", Key: key})
+		leaf := root.Issue(t, testpki.LeafOptions{CommonName: "rsa.yourcompany.com", Key: key})
 		out, err := e.client.ImportCertificate(ctx, &sdkacm.ImportCertificateInput{Certificate: leaf.CertPEM, PrivateKey: leaf.KeyPEM})
 		if err != nil {
 			t.Fatal(err)
@@ -274,9 +274,9 @@ func TestErrors(t *testing.T) {
 	}
 	arn := aws.ToString(imp.CertificateArn)
 	missing := arn[:len(arn)-12] + "000000000000"
-	other := certtest.NewRoot(t, "Other")
-	otherLeaf := other.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com"})
-	expired := p.inter.Issue(t, certtest.LeafOptions{CommonName: "iot.yourcompany.com", NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	other := testpki.NewCA(t, "Other")
+	otherLeaf := other.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com"})
+	expired := p.inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com", NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 	twoCerts := append(append([]byte{}, p.leaf.CertPEM...), p.inter.PEM...)
 
 	cases := []struct {
