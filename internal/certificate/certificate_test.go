@@ -61,6 +61,16 @@ func (f *fixture) input() ImportInput {
 	return ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: f.leaf.KeyPEM, CertificateChain: f.chain}
 }
 
+// mustImport imports in and returns the ARN.
+func mustImport(t testing.TB, svc *Service, in ImportInput) string {
+	t.Helper()
+	arn, err := svc.Import(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return arn
+}
+
 // wantFault asserts err is a fault with the given kind and AWS code whose
 // message contains msg.
 func wantFault(t *testing.T, err error, kind fault.Kind, code, msg string) {
@@ -84,10 +94,7 @@ func TestImportDescribe(t *testing.T) {
 	svc.Now = func() time.Time { return now }
 	f := newFixture(t)
 
-	arn, err := svc.Import(ctx, f.input())
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := mustImport(t, svc, f.input())
 	if !arnRE.MatchString(arn) {
 		t.Fatalf("ARN %q does not have ACM's shape", arn)
 	}
@@ -187,10 +194,7 @@ func TestImportKeyFormats(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			leaf := root.Issue(t, testpki.LeafOptions{CommonName: "a.example.com", Key: tc.key})
-			arn, err := svc.Import(ctx, ImportInput{Certificate: leaf.CertPEM, PrivateKey: tc.keyPEM, CertificateChain: root.PEM})
-			if err != nil {
-				t.Fatal(err)
-			}
+			arn := mustImport(t, svc, ImportInput{Certificate: leaf.CertPEM, PrivateKey: tc.keyPEM, CertificateChain: root.PEM})
 			d, err := svc.Describe(ctx, arn)
 			if err != nil {
 				t.Fatal(err)
@@ -333,11 +337,8 @@ func TestReimport(t *testing.T) {
 	clock := time.Now().Truncate(time.Millisecond)
 	svc.Now = func() time.Time { return clock }
 	f := newFixture(t)
-	arn, err := svc.Import(ctx, ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: f.leaf.KeyPEM, CertificateChain: f.chain,
+	arn := mustImport(t, svc, ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: f.leaf.KeyPEM, CertificateChain: f.chain,
 		Tags: []Tag{{Key: "env", Value: ptr("prod")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	first := clock
 	clock = clock.Add(time.Minute)
 	renewed := f.inter.Issue(t, testpki.LeafOptions{CommonName: "iot2.yourcompany.com", ExtUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
@@ -392,15 +393,12 @@ func TestReimportRefusesOtherTypes(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	f := newFixture(t)
-	arn, err := svc.Import(ctx, f.input())
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := mustImport(t, svc, f.input())
 	// Certificates issued by Portico itself share the table; simulate one.
 	if _, err := svc.st.DB().ExecContext(ctx, `UPDATE acm_certificate SET type=? WHERE arn=?`, TypeAmazonIssued, arn); err != nil {
 		t.Fatal(err)
 	}
-	_, err = svc.Import(ctx, ImportInput{CertificateArn: arn, Certificate: f.leaf.CertPEM, PrivateKey: f.leaf.KeyPEM})
+	_, err := svc.Import(ctx, ImportInput{CertificateArn: arn, Certificate: f.leaf.CertPEM, PrivateKey: f.leaf.KeyPEM})
 	wantFault(t, err, fault.Invalid, "ValidationException", "only IMPORTED certificates can be re-imported")
 }
 
@@ -408,10 +406,7 @@ func TestDeleteInUse(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	f := newFixture(t)
-	arn, err := svc.Import(ctx, f.input())
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := mustImport(t, svc, f.input())
 	users := []string{"arn:aws:iot:eu-west-1:123456789012:domainconfiguration/devices/abcde"}
 	svc.InUse = func(_ context.Context, a string) ([]string, error) {
 		if a == arn {
@@ -419,7 +414,7 @@ func TestDeleteInUse(t *testing.T) {
 		}
 		return nil, nil
 	}
-	err = svc.Delete(ctx, arn)
+	err := svc.Delete(ctx, arn)
 	wantFault(t, err, fault.Conflict, "ResourceInUseException", "Certificate "+arn+" in account 123456789012 is in use.")
 	d, err := svc.Describe(ctx, arn)
 	if err != nil || !slices.Equal(d.InUseBy, users) {
@@ -463,16 +458,9 @@ func TestList(t *testing.T) {
 	for i := range 3 {
 		leaf := root.Issue(t, testpki.LeafOptions{CommonName: "rsa.example.com", Key: rsaKey,
 			NotAfter: time.Now().Add(time.Duration(i+1) * 24 * time.Hour)})
-		arn, err := svc.Import(ctx, ImportInput{Certificate: leaf.CertPEM, PrivateKey: leaf.KeyPEM})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rsaARNs = append(rsaARNs, arn)
+		rsaARNs = append(rsaARNs, mustImport(t, svc, ImportInput{Certificate: leaf.CertPEM, PrivateKey: leaf.KeyPEM}))
 		ec := root.Issue(t, testpki.LeafOptions{CommonName: "ec.example.com", NoUsages: i == 0})
-		if arn, err = svc.Import(ctx, ImportInput{Certificate: ec.CertPEM, PrivateKey: ec.KeyPEM}); err != nil {
-			t.Fatal(err)
-		}
-		ecARNs = append(ecARNs, arn)
+		ecARNs = append(ecARNs, mustImport(t, svc, ImportInput{Certificate: ec.CertPEM, PrivateKey: ec.KeyPEM}))
 	}
 	arns := func(items []Summary) []string {
 		var out []string
@@ -564,10 +552,7 @@ func TestTags(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	f := newFixture(t)
-	arn, err := svc.Import(ctx, ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: f.leaf.KeyPEM, Tags: []Tag{{Key: "env", Value: ptr("dev")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := mustImport(t, svc, ImportInput{Certificate: f.leaf.CertPEM, PrivateKey: f.leaf.KeyPEM, Tags: []Tag{{Key: "env", Value: ptr("dev")}}})
 	if err := svc.AddTags(ctx, arn, []Tag{{Key: "env", Value: ptr("prod")}, {Key: "team"}, {Key: "cost", Value: ptr("")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -617,7 +602,7 @@ func TestTags(t *testing.T) {
 	wantFault(t, svc.AddTags(ctx, arn, nil), fault.Invalid, "ValidationException", "greater than or equal to 1")
 	missing := strings.Replace(arn, arn[len(arn)-12:], "000000000000", 1)
 	wantFault(t, svc.AddTags(ctx, missing, []Tag{{Key: "a"}}), fault.NotFound, "ResourceNotFoundException", missing)
-	_, err = svc.Tags(ctx, missing)
+	_, err := svc.Tags(ctx, missing)
 	wantFault(t, err, fault.NotFound, "ResourceNotFoundException", missing)
 
 	// Tags go with the certificate.
@@ -635,10 +620,7 @@ func TestMaterialServesTLS(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	f := newFixture(t)
-	arn, err := svc.Import(ctx, f.input())
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := mustImport(t, svc, f.input())
 	all, err := svc.All(ctx)
 	if err != nil || len(all) != 1 || all[0].ARN != arn {
 		t.Fatalf("All = %v, %v", all, err)
@@ -718,10 +700,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t)
-	arn, err := svc.Import(ctx, f.input())
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := mustImport(t, svc, f.input())
 	st.Close()
 
 	st, err = store.Open(ctx, dir)

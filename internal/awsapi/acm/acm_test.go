@@ -67,6 +67,16 @@ func newPKI(t *testing.T) *pki {
 	return &pki{root: root, inter: inter, leaf: leaf, chain: append(append([]byte{}, inter.PEM...), root.PEM...)}
 }
 
+// importPKI imports p's leaf with its chain through the SDK and returns the ARN.
+func (e *env) importPKI(t *testing.T, p *pki) string {
+	t.Helper()
+	imp, err := e.client.ImportCertificate(context.Background(), &sdkacm.ImportCertificateInput{Certificate: p.leaf.CertPEM, PrivateKey: p.leaf.KeyPEM, CertificateChain: p.chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(imp.CertificateArn)
+}
+
 func errorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -199,20 +209,17 @@ func TestReimportKeepsARN(t *testing.T) {
 	ctx := context.Background()
 	e := start(t)
 	p := newPKI(t)
-	imp, err := e.client.ImportCertificate(ctx, &sdkacm.ImportCertificateInput{Certificate: p.leaf.CertPEM, PrivateKey: p.leaf.KeyPEM, CertificateChain: p.chain})
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := e.importPKI(t, p)
 	renewed := p.inter.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com", DNSNames: []string{"iot.yourcompany.com", "mqtt.yourcompany.com"}})
-	again, err := e.client.ImportCertificate(ctx, &sdkacm.ImportCertificateInput{CertificateArn: imp.CertificateArn,
+	again, err := e.client.ImportCertificate(ctx, &sdkacm.ImportCertificateInput{CertificateArn: &arn,
 		Certificate: renewed.CertPEM, PrivateKey: renewed.KeyPEM, CertificateChain: p.chain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToString(again.CertificateArn) != aws.ToString(imp.CertificateArn) {
-		t.Fatalf("re-import ARN %s, want %s", aws.ToString(again.CertificateArn), aws.ToString(imp.CertificateArn))
+	if aws.ToString(again.CertificateArn) != arn {
+		t.Fatalf("re-import ARN %s, want %s", aws.ToString(again.CertificateArn), arn)
 	}
-	d, err := e.client.DescribeCertificate(ctx, &sdkacm.DescribeCertificateInput{CertificateArn: imp.CertificateArn})
+	d, err := e.client.DescribeCertificate(ctx, &sdkacm.DescribeCertificateInput{CertificateArn: &arn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,11 +275,7 @@ func TestErrors(t *testing.T) {
 	ctx := context.Background()
 	e := start(t)
 	p := newPKI(t)
-	imp, err := e.client.ImportCertificate(ctx, &sdkacm.ImportCertificateInput{Certificate: p.leaf.CertPEM, PrivateKey: p.leaf.KeyPEM, CertificateChain: p.chain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	arn := aws.ToString(imp.CertificateArn)
+	arn := e.importPKI(t, p)
 	missing := arn[:len(arn)-12] + "000000000000"
 	other := testpki.NewCA(t, "Other")
 	otherLeaf := other.Issue(t, testpki.LeafOptions{CommonName: "iot.yourcompany.com"})
@@ -375,7 +378,7 @@ func TestErrors(t *testing.T) {
 	if _, err := e.client.AddTagsToCertificate(ctx, &sdkacm.AddTagsToCertificateInput{CertificateArn: &arn, Tags: many}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.client.AddTagsToCertificate(ctx, &sdkacm.AddTagsToCertificateInput{CertificateArn: &arn, Tags: []types.Tag{{Key: aws.String("one-more")}}})
+	_, err := e.client.AddTagsToCertificate(ctx, &sdkacm.AddTagsToCertificateInput{CertificateArn: &arn, Tags: []types.Tag{{Key: aws.String("one-more")}}})
 	wantCode(t, err, "TooManyTagsException")
 }
 
@@ -383,11 +386,7 @@ func TestDeleteRefusedWhileInUse(t *testing.T) {
 	ctx := context.Background()
 	e := start(t)
 	p := newPKI(t)
-	imp, err := e.client.ImportCertificate(ctx, &sdkacm.ImportCertificateInput{Certificate: p.leaf.CertPEM, PrivateKey: p.leaf.KeyPEM, CertificateChain: p.chain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	arn := aws.ToString(imp.CertificateArn)
+	arn := e.importPKI(t, p)
 	user := "arn:aws:iot:us-east-1:123456789012:domainconfiguration/devices/x1y2z"
 	var users []string
 	e.svc.InUse = func(_ context.Context, a string) ([]string, error) {
@@ -397,7 +396,7 @@ func TestDeleteRefusedWhileInUse(t *testing.T) {
 		return nil, nil
 	}
 	users = []string{user}
-	_, err = e.client.DeleteCertificate(ctx, &sdkacm.DeleteCertificateInput{CertificateArn: &arn})
+	_, err := e.client.DeleteCertificate(ctx, &sdkacm.DeleteCertificateInput{CertificateArn: &arn})
 	wantCode(t, err, "ResourceInUseException")
 	var inUse *types.ResourceInUseException
 	if !errors.As(err, &inUse) || aws.ToString(inUse.Message) != "Certificate "+arn+" in account 123456789012 is in use." {
