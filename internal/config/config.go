@@ -24,6 +24,7 @@ type Config struct {
 	APIAddr       string
 	MQTTAddr      string
 	HTTPSAddr     string
+	TLSAddr       string
 	DNSAddr       string
 	AdvertiseAddr string
 	BaseDomain    string
@@ -39,6 +40,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.APIAddr, "api-addr", "127.0.0.1:4566", "address of the AWS API (iot, acm, route53, iot-data)")
 	fs.StringVar(&c.MQTTAddr, "mqtt-addr", "127.0.0.1:8883", "address of MQTT over TLS")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "127.0.0.1:8443", "address of HTTPS publish")
+	fs.StringVar(&c.TLSAddr, "tls-addr", "127.0.0.1:9443", "address of the ALPN-routed device port (AWS's 443): MQTT, HTTPS publish and MQTT over WebSocket")
 	fs.StringVar(&c.DNSAddr, "dns-addr", "127.0.0.1:8053", "address of the authoritative DNS server (UDP and TCP)")
 	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "127.0.0.1", "IP address Portico's DNS gives for its endpoint hostnames")
 	fs.StringVar(&c.BaseDomain, "base-domain", "portico.internal", "domain under which endpoint hostnames live (<prefix>-ats.iot.<region>.<base-domain>)")
@@ -84,7 +86,7 @@ func (c *Config) Validate() error {
 	if c.BaseDomain == "" || strings.Contains(c.BaseDomain, " ") {
 		return fmt.Errorf("--base-domain %q is not a domain name", c.BaseDomain)
 	}
-	for _, a := range []struct{ flag, addr string }{{"api-addr", c.APIAddr}, {"mqtt-addr", c.MQTTAddr}, {"https-addr", c.HTTPSAddr}, {"dns-addr", c.DNSAddr}} {
+	for _, a := range []struct{ flag, addr string }{{"api-addr", c.APIAddr}, {"mqtt-addr", c.MQTTAddr}, {"https-addr", c.HTTPSAddr}, {"tls-addr", c.TLSAddr}, {"dns-addr", c.DNSAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
 		}

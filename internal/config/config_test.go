@@ -14,6 +14,7 @@ func TestEnvFillsFlagsNotGiven(t *testing.T) {
 	c.Bind(fs)
 	t.Setenv("PORTICO_REGION", "eu-west-1")
 	t.Setenv("PORTICO_API_ADDR", "127.0.0.1:9999")
+	t.Setenv("PORTICO_TLS_ADDR", "0.0.0.0:443")
 	if err := fs.Parse([]string{"--api-addr", "127.0.0.1:1234"}); err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +26,9 @@ func TestEnvFillsFlagsNotGiven(t *testing.T) {
 	}
 	if c.APIAddr != "127.0.0.1:1234" {
 		t.Errorf("api addr = %q, want the flag's", c.APIAddr)
+	}
+	if c.TLSAddr != "0.0.0.0:443" {
+		t.Errorf("tls addr = %q, want the environment's", c.TLSAddr)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -45,6 +49,7 @@ func TestValidateRefuses(t *testing.T) {
 		"account":   func(c *Config) { c.AccountID = "12" },
 		"advertise": func(c *Config) { c.AdvertiseAddr = "example.com" },
 		"address":   func(c *Config) { c.MQTTAddr = "8883" },
+		"tls":       func(c *Config) { c.TLSAddr = "443" },
 	} {
 		c := base()
 		mutate(&c)
@@ -81,5 +86,17 @@ func TestCredentialsGeneratedOnceWithMode0600(t *testing.T) {
 	env, err := LoadCredentials(dir)
 	if err != nil || !env.FromEnv || env.AccessKeyID != "AKIAFROMENV" {
 		t.Fatalf("from env = %+v, %v", env, err)
+	}
+}
+
+func TestTLSAddrDefault(t *testing.T) {
+	var c Config
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	c.Bind(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSAddr != "127.0.0.1:9443" {
+		t.Fatalf("--tls-addr default = %q", c.TLSAddr)
 	}
 }
