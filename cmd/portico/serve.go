@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
@@ -166,7 +167,10 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		Broker:        n.broker,
 		DeviceHandler: iotdata.New(n.broker, logger),
 		SigV4Handler:  dataAPI,
-		Logger:        logger,
+		// MQTT over WebSocket is presigned with the API's credentials.
+		Credentials: credentialLookup(n.api.Credentials),
+		Region:      cfg.Region,
+		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err
@@ -193,7 +197,23 @@ func (n *node) defaultEndpointCertificate(ca *pki.CA) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue default endpoint certificate: %w", err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der, ca.Certificate().Raw}, PrivateKey: key}, nil
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.Certificate().Raw}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// credentialLookup finds a secret among the API's access keys.
+func credentialLookup(creds []sigv4.Credential) sigv4.Lookup {
+	return func(id string) (string, bool) {
+		for _, c := range creds {
+			if c.AccessKeyID == id {
+				return c.SecretAccessKey, true
+			}
+		}
+		return "", false
+	}
 }
 
 func (n *node) run(ctx context.Context, stdout io.Writer) error {
@@ -212,6 +232,10 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("https listener: %w", err)
 	}
+	tlsLn, err := net.Listen("tcp", n.cfg.TLSAddr)
+	if err != nil {
+		return fmt.Errorf("tls listener: %w", err)
+	}
 	dnsDone, err := n.startDNS(ctx)
 	if err != nil {
 		return err
@@ -223,7 +247,6 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	}))
 	apiServer := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug)}
-	httpsServer := n.gateway.HTTPSServer()
 
 	gwChanges, stopGW := n.store.Subscribe()
 	defer stopGW()
@@ -231,12 +254,13 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 
 	errs := make(chan error, 4)
 	go func() { errs <- serveHTTP(apiServer.Serve(apiLn)) }()
-	go func() { errs <- serveHTTP(httpsServer.ServeTLS(httpsLn, "", "")) }()
+	go func() { errs <- serveHTTP(n.gateway.ServeHTTPS(httpsLn)) }()
+	go func() { errs <- serveHTTP(n.gateway.ServeALPN(tlsLn)) }()
 	go func() { errs <- n.gateway.ServeMQTT(mqttLn) }()
 
 	n.printBanner(stdout, apiLn.Addr().String())
 	n.logger.Info("portico serving", "api", apiLn.Addr().String(), "mqtt", mqttLn.Addr().String(),
-		"https", httpsLn.Addr().String(), "dns", n.cfg.DNSAddr, "data_dir", n.cfg.DataDir)
+		"https", httpsLn.Addr().String(), "tls", tlsLn.Addr().String(), "dns", n.cfg.DNSAddr, "data_dir", n.cfg.DataDir)
 
 	var runErr error
 	select {
@@ -248,8 +272,10 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelShutdown()
 	apiServer.Shutdown(shutdown)
-	httpsServer.Shutdown(shutdown)
+	n.gateway.Shutdown(shutdown)
 	mqttLn.Close()
+	httpsLn.Close()
+	tlsLn.Close()
 	cancel()
 	if err := <-dnsDone; err != nil && runErr == nil {
 		runErr = err
@@ -288,5 +314,5 @@ func (n *node) printBanner(w io.Writer, apiAddr string) {
 	}
 	ats, _ := n.endpoints.Hostname("iot:Data-ATS")
 	fmt.Fprintf(w, "\nDevice data endpoint (iot:Data-ATS): %s -> %s\n", ats, n.cfg.AdvertiseAddr)
-	fmt.Fprintf(w, "MQTT %s, HTTPS %s, DNS %s (udp+tcp)\n", n.cfg.MQTTAddr, n.cfg.HTTPSAddr, n.cfg.DNSAddr)
+	fmt.Fprintf(w, "MQTT %s, HTTPS %s, ALPN port (AWS's 443) %s, DNS %s (udp+tcp)\n", n.cfg.MQTTAddr, n.cfg.HTTPSAddr, n.cfg.TLSAddr, n.cfg.DNSAddr)
 }

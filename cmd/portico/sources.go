@@ -57,7 +57,8 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 			return nil, fmt.Errorf("domain configuration %s has unknown security policy %q", c.Name, c.SecurityPolicy)
 		}
 		d := gateway.Domain{Name: c.DomainName, Configuration: c.Name, Enabled: c.Status == endpoint.StatusEnabled,
-			MinVersion: policy.MinVersion, MaxVersion: policy.MaxVersion, CipherSuites: policy.CipherSuites}
+			MinVersion: policy.MinVersion, MaxVersion: policy.MaxVersion, CipherSuites: policy.CipherSuites,
+			AuthenticationType: c.AuthenticationType, ApplicationProtocol: c.ApplicationProtocol}
 		switch c.DomainType {
 		case endpoint.TypeEndpoint:
 			d.Default = true
@@ -66,11 +67,17 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 			for _, arn := range c.ServerCertificateARNs {
 				m := byARN[arn]
 				// A certificate that is missing, expired or no longer covers the
-				// name is not served; the others on the domain still are.
+				// name is not served; the others on the domain still are. The
+				// gateway checks validity again at each handshake and picks
+				// among them (newest first, by what the client supports).
 				if m == nil || m.Status != "ISSUED" || !m.Covers(c.DomainName) {
 					continue
 				}
-				d.Certificates = append(d.Certificates, m.TLS)
+				tc := m.TLS
+				if tc.Leaf == nil {
+					tc.Leaf = m.Leaf
+				}
+				d.Certificates = append(d.Certificates, tc)
 			}
 		}
 		out = append(out, d)

@@ -1,9 +1,11 @@
 // Package gateway is Portico's device-facing front door: the TLS listeners
-// for MQTT (8883) and HTTPS publish (8443). The domain configuration for each
-// connection is chosen by SNI from an immutable snapshot, the device is
-// authenticated by its client certificate against the registry snapshot, and
-// connections through a domain that gets disabled (or by a certificate that
-// gets deactivated) are closed when the snapshot changes.
+// for MQTT (8883), HTTPS publish (8443) and the ALPN-routed port (443) that
+// carries MQTT, HTTPS publish and MQTT over WebSocket. The domain
+// configuration for each connection is chosen by SNI from an immutable
+// snapshot, the device is authenticated by its client certificate against
+// the registry snapshot (or by SigV4), and connections through a domain that
+// gets disabled (or by a certificate that gets deactivated) are closed when
+// the snapshot changes.
 package gateway
 
 import (
@@ -18,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-iot/portico/internal/awsapi/sigv4"
 )
 
 // MQTTServer runs one authenticated MQTT connection (internal/broker).
@@ -35,10 +39,27 @@ type Config struct {
 	// SigV4Handler serves HTTPS requests without a client certificate; it
 	// verifies the signature itself.
 	SigV4Handler http.Handler
-	Logger       *slog.Logger
-	// HandshakeTimeout bounds a TLS handshake.
+	// Credentials verifies SigV4 presigned MQTT-over-WebSocket URLs (the same
+	// keys the API accepts); nil refuses them.
+	Credentials sigv4.Lookup
+	// Region is the region SigV4 credential scopes must name; "" accepts any.
+	Region string
+	Logger *slog.Logger
+	// HandshakeTimeout bounds a TLS handshake, from accept (default 10 s).
 	HandshakeTimeout time.Duration
-	Now              func() time.Time
+	// ConnectTimeout bounds the wait for CONNECT on an MQTT connection the
+	// gateway refuses itself (default 10 s); accepted ones get the broker's.
+	ConnectTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound HTTPS requests:
+	// the headers (default 10 s), the whole request (default 30 s) and a
+	// keep-alive connection between requests (default 60 s).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// UpgradeTimeout bounds writing the WebSocket upgrade response (default
+	// 10 s); the upgrade request itself is bounded by ReadHeaderTimeout.
+	UpgradeTimeout time.Duration
+	Now            func() time.Time
 }
 
 // Gateway holds the listeners and the current snapshot.
@@ -46,26 +67,56 @@ type Gateway struct {
 	cfg  Config
 	snap atomic.Pointer[snapshot]
 
-	mu   sync.Mutex
-	live map[*liveConn]struct{}
+	mu        sync.Mutex
+	live      map[*liveConn]struct{}
+	listeners map[net.Listener]struct{}
+	closed    bool
+
+	httpOnce sync.Once
+	httpSrv  *http.Server
+	httpLn   *chanListener
 }
 
 type liveConn struct {
 	conn       net.Conn
 	domain     string
 	serverName string
-	device     []byte // DER of the client certificate
+	device     []byte // DER of the client certificate; nil for SigV4
+	via        capability
 }
 
 // New builds the first snapshot.
 func New(ctx context.Context, cfg Config) (*Gateway, error) {
-	if cfg.HandshakeTimeout == 0 {
-		cfg.HandshakeTimeout = 10 * time.Second
+	defaults := []struct {
+		d *time.Duration
+		v time.Duration
+	}{
+		{&cfg.HandshakeTimeout, 10 * time.Second}, {&cfg.ConnectTimeout, 10 * time.Second},
+		{&cfg.ReadHeaderTimeout, 10 * time.Second}, {&cfg.ReadTimeout, 30 * time.Second},
+		{&cfg.IdleTimeout, 60 * time.Second}, {&cfg.UpgradeTimeout, 10 * time.Second},
+	}
+	for _, d := range defaults {
+		if *d.d == 0 {
+			*d.d = d.v
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, live: map[*liveConn]struct{}{}}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g := &Gateway{cfg: cfg, live: map[*liveConn]struct{}{}, listeners: map[net.Listener]struct{}{}}
+	g.httpLn = newChanListener()
+	g.httpSrv = &http.Server{
+		Handler:           http.HandlerFunc(g.serveHTTP),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ConnContext:       withConnInfo,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
 	if err := g.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -107,14 +158,22 @@ func (g *Gateway) closeRefused(s *snapshot) {
 		switch {
 		case d == nil || !d.Enabled:
 			reason = "domain configuration disabled or deleted"
-		default:
+		case !d.allows(lc.via):
+			reason = d.allowedDescription()
+		case lc.device != nil:
 			if _, err := s.devices.Authenticate(lc.device, lc.serverName, g.cfg.Now()); err != nil {
 				reason = err.Error()
 			}
 		}
 		if reason != "" {
-			g.cfg.Logger.Info("closing device connection", "domain", lc.domain, "certificate_id", certificateID(lc.device), "reason", reason)
-			lc.conn.Close()
+			attrs := []any{"domain", lc.domain, "reason", reason}
+			if lc.device != nil {
+				attrs = append(attrs, "certificate_id", certificateID(lc.device))
+			}
+			g.cfg.Logger.Info("closing device connection", attrs...)
+			// Closing may wait for a close_notify or close frame to be
+			// written; it must not hold the lock meanwhile.
+			go lc.conn.Close()
 			delete(g.live, lc)
 		}
 	}
@@ -133,45 +192,82 @@ func (g *Gateway) track(lc *liveConn) func() {
 
 // tlsConfig returns the listener's config: everything is decided per
 // connection from the current snapshot.
-func (g *Gateway) tlsConfig(pick func(*domainState) *tls.Config) *tls.Config {
+func (g *Gateway) tlsConfig(kind listenerKind) *tls.Config {
 	return &tls.Config{
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			d := g.snap.Load().lookup(hello.ServerName)
-			if d == nil || !d.Enabled || len(d.Certificates) == 0 {
-				g.logRefusal(hello, d)
+			switch {
+			case d == nil && hello.ServerName == "":
+				g.logRefusal(hello, "no server name and no default endpoint")
+				return refuse, nil
+			case d == nil:
+				g.logRefusal(hello, "unknown server name")
+				return refuse, nil
+			case !d.Enabled:
+				g.logRefusal(hello, "domain configuration "+d.Configuration+" is disabled")
+				return refuse, nil
+			case len(d.certs) == 0:
+				g.logRefusal(hello, "domain configuration "+d.Configuration+" has no valid server certificate")
 				return refuse, nil
 			}
-			return pick(d), nil
+			cfg, why := d.configFor(kind, hello.SupportedProtos)
+			if why != "" {
+				g.logRefusal(hello, why+" on the "+kind.String()+" listener: "+d.allowedDescription())
+			}
+			return cfg, nil
 		},
 	}
 }
 
-// logRefusal says why a handshake is answered with unrecognized_name.
-func (g *Gateway) logRefusal(hello *tls.ClientHelloInfo, d *domainState) {
-	reason := "unknown server name"
-	switch {
-	case d == nil && hello.ServerName == "":
-		reason = "no server name and no default endpoint"
-	case d == nil:
-	case !d.Enabled:
-		reason = "domain configuration " + d.Configuration + " is disabled"
-	default:
-		reason = "domain configuration " + d.Configuration + " has no valid server certificate"
+// logRefusal says why a handshake is refused.
+func (g *Gateway) logRefusal(hello *tls.ClientHelloInfo, reason string) {
+	remote := ""
+	if hello.Conn != nil {
+		remote = hello.Conn.RemoteAddr().String()
 	}
-	g.cfg.Logger.Info("tls handshake refused", "server_name", hello.ServerName, "remote", hello.Conn.RemoteAddr().String(), "reason", reason)
+	g.cfg.Logger.Info("tls handshake refused", "server_name", hello.ServerName, "alpn", hello.SupportedProtos, "remote", remote, "reason", reason)
 }
 
 // verifyDevice runs after the client certificate arrives: it must be a
 // registered, ACTIVE device certificate. No certificate is fine here; each
-// listener decides whether one is required.
+// channel decides whether one is required.
 func (g *Gateway) verifyDevice(cs tls.ConnectionState) error {
 	_, err := g.snap.Load().deviceFor(cs, g.cfg.Now())
 	return err
 }
 
-// ServeMQTT accepts MQTT over TLS on l until it is closed.
-func (g *Gateway) ServeMQTT(l net.Listener) error {
-	cfg := g.tlsConfig(func(d *domainState) *tls.Config { return d.mqtt })
+// ServeMQTT accepts MQTT over TLS with client certificates (8883) on l until
+// it is closed. ALPN is optional there.
+func (g *Gateway) ServeMQTT(l net.Listener) error { return g.serve(l, listenerMQTT) }
+
+// ServeHTTPS accepts HTTPS on l (8443) until it is closed: publish with a
+// client certificate or SigV4, and MQTT over WebSocket at /mqtt.
+func (g *Gateway) ServeHTTPS(l net.Listener) error { return g.serve(l, listenerHTTPS) }
+
+// ServeALPN accepts the port-443 protocols on l until it is closed, routed by
+// the ALPN protocol the client offers: x-amzn-mqtt-ca (MQTT, client
+// certificate), x-amzn-http-ca (HTTPS, client certificate), mqtt (MQTT,
+// custom authentication), http/1.1 or none (HTTPS publish with SigV4, MQTT
+// over WebSocket at /mqtt).
+func (g *Gateway) ServeALPN(l net.Listener) error { return g.serve(l, listenerALPN) }
+
+func (g *Gateway) serve(l net.Listener, kind listenerKind) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	g.listeners[l] = struct{}{}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.listeners, l)
+		g.mu.Unlock()
+	}()
+	if kind != listenerMQTT {
+		g.httpOnce.Do(func() { go g.httpSrv.Serve(g.httpLn) })
+	}
+	cfg := g.tlsConfig(kind)
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -185,67 +281,81 @@ func (g *Gateway) ServeMQTT(l net.Listener) error {
 			}
 			return err
 		}
-		go g.handleMQTT(tls.Server(conn, cfg))
+		go g.handle(tls.Server(conn, cfg), kind)
 	}
 }
 
-func (g *Gateway) handleMQTT(conn *tls.Conn) {
-	defer conn.Close()
+// Shutdown closes the listeners and the HTTPS server, waiting for requests
+// in flight until ctx ends. MQTT sessions end when the broker closes.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	for l := range g.listeners {
+		l.Close()
+	}
+	g.mu.Unlock()
+	g.httpLn.Close()
+	return g.httpSrv.Shutdown(ctx)
+}
+
+// handle completes the handshake within HandshakeTimeout and hands the
+// connection to its protocol.
+func (g *Gateway) handle(conn *tls.Conn, kind listenerKind) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.HandshakeTimeout)
 	err := conn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		// Refusals by server name were logged with their reason already.
-		g.cfg.Logger.Debug("mqtt handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+		// Refusals by server name or protocol were logged with their reason already.
+		g.cfg.Logger.Debug("tls handshake failed", "listener", kind.String(), "remote", conn.RemoteAddr().String(), "err", err)
+		conn.Close()
 		return
 	}
 	cs := conn.ConnectionState()
+	switch {
+	case kind == listenerMQTT || cs.NegotiatedProtocol == protoMQTTX509:
+		g.serveMQTTX509(conn, cs)
+	case kind == listenerALPN && cs.NegotiatedProtocol == protoMQTTCustom:
+		g.serveMQTTCustom(conn, cs)
+	default:
+		g.httpLn.deliver(&httpConn{Conn: conn, state: cs, kind: kind})
+	}
+}
+
+func (g *Gateway) serveMQTTX509(conn *tls.Conn, cs tls.ConnectionState) {
+	defer conn.Close()
 	s := g.snap.Load()
 	d := s.lookup(cs.ServerName)
 	id, err := s.deviceFor(cs, g.cfg.Now())
-	if d == nil || err != nil || id == "" {
+	if d == nil || !d.Enabled || err != nil || id == "" {
 		return // the snapshot changed during the handshake
 	}
-	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, device: cs.PeerCertificates[0].Raw})
+	switch {
+	case d.allows(capMQTTX509):
+	case d.allows(capMQTTCustomX509):
+		g.refuseMQTT(conn, d, "custom authorizers are not supported yet, so authenticationType CUSTOM_AUTH_X509 admits no MQTT connection")
+		return
+	default:
+		g.refuseMQTT(conn, d, "MQTT with a client certificate is not allowed: "+d.allowedDescription())
+		return
+	}
+	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, device: cs.PeerCertificates[0].Raw, via: capMQTTX509})
 	defer untrack()
 	if err := g.cfg.Broker.Serve(conn, id, d.Name); err != nil {
 		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "certificate_id", id, "err", err)
 	}
 }
 
-// HTTPSServer returns the HTTPS publish server for l (use ServeTLS with empty
-// file names; certificates come from the snapshot).
-func (g *Gateway) HTTPSServer() *http.Server {
-	return &http.Server{
-		TLSConfig:         g.tlsConfig(func(d *domainState) *tls.Config { return d.https }),
-		Handler:           http.HandlerFunc(g.serveHTTPS),
-		ReadHeaderTimeout: g.cfg.HandshakeTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelDebug),
-	}
-}
-
-func (g *Gateway) serveHTTPS(w http.ResponseWriter, r *http.Request) {
-	s := g.snap.Load()
-	d := s.lookup(r.TLS.ServerName)
+// serveMQTTCustom handles ALPN mqtt: MQTT authenticated by a custom
+// authorizer from the CONNECT username and password. Custom authorizers
+// arrive with a later issue; until then the CONNECT is refused, never
+// accepted on trust.
+func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState) {
+	defer conn.Close()
+	d := g.snap.Load().lookup(cs.ServerName)
 	if d == nil || !d.Enabled {
-		http.Error(w, `{"message":"domain configuration is disabled"}`, http.StatusForbidden)
 		return
 	}
-	if len(r.TLS.PeerCertificates) == 0 {
-		g.cfg.SigV4Handler.ServeHTTP(w, r)
-		return
-	}
-	// Re-check: the certificate may have been deactivated since the handshake
-	// of this keep-alive connection.
-	if _, err := s.deviceFor(*r.TLS, g.cfg.Now()); err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Amzn-ErrorType", "UnauthorizedException")
-		w.WriteHeader(http.StatusUnauthorized)
-		w.Write([]byte(`{"message":"` + err.Error() + `"}`))
-		return
-	}
-	g.cfg.DeviceHandler.ServeHTTP(w, r)
+	g.refuseMQTT(conn, d, "custom authentication (ALPN mqtt) needs a custom authorizer, and custom authorizers are not supported yet")
 }
 
 func certificateID(der []byte) string {

@@ -2,11 +2,17 @@ package gateway
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"sort"
 	"strings"
 	"time"
 )
+
+// MaxCertificates is how many server certificates one domain serves.
+const MaxCertificates = 4
 
 // Domain is one name devices connect to, as the gateway needs it.
 type Domain struct {
@@ -17,11 +23,22 @@ type Domain struct {
 	Enabled       bool
 	// Default marks the account's default data endpoint, which also serves
 	// connections that send no SNI (or an IP literal).
-	Default      bool
+	Default bool
+	// Certificates are the domain's server certificates (at most
+	// MaxCertificates), each with Leaf set; a missing Leaf is parsed when the
+	// snapshot is built, never during a handshake. Each handshake gets the
+	// newest one (latest NotBefore) that is valid at that moment, covers the
+	// name and is usable by the client (for example RSA for a client that
+	// offers only RSA cipher suites).
 	Certificates []tls.Certificate
 	MinVersion   uint16
 	MaxVersion   uint16
 	CipherSuites []uint16
+	// AuthenticationType and ApplicationProtocol are the configuration's
+	// values (AWS_X509, AWS_SIGV4, CUSTOM_AUTH, CUSTOM_AUTH_X509; SECURE_MQTT,
+	// MQTT_WSS, HTTPS); "" means DEFAULT: the port and ALPN decide.
+	AuthenticationType  string
+	ApplicationProtocol string
 }
 
 // Devices authenticates client certificates against an immutable view of the
@@ -40,7 +57,7 @@ type Source interface {
 }
 
 // snapshot is an immutable view of domains and devices with the TLS
-// configurations prebuilt for each listener.
+// configurations prebuilt for each listener and channel.
 type snapshot struct {
 	domains       map[string]*domainState // by lower-case name
 	defaultDomain *domainState
@@ -49,13 +66,27 @@ type snapshot struct {
 
 type domainState struct {
 	Domain
-	mqtt  *tls.Config // client certificate required
-	https *tls.Config // client certificate optional (SigV4 otherwise)
+	// allowed is what the domain's authenticationType and
+	// applicationProtocol admit.
+	allowed capability
+	// certs cover the name, newest first.
+	certs []*tls.Certificate
+
+	mqtt  *tls.Config // MQTT listener (8883): client certificate required
+	https *tls.Config // HTTPS listener (8443): client certificate optional (SigV4 otherwise)
+	// alpn holds the ALPN listener's (443) configuration per channel.
+	alpn [numChannels]*tls.Config
+	// noProtocol offers no protocol a client asks for: crypto/tls answers a
+	// ClientHello that carries ALPN with the no_application_protocol alert.
+	noProtocol *tls.Config
 }
 
 // refuse has no certificate, so crypto/tls answers the handshake with the
 // unrecognized_name alert.
 var refuse = &tls.Config{}
+
+// refusedProtocol is never offered by a client.
+const refusedProtocol = "x-portico-refused"
 
 func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	domains, err := g.cfg.Source.Domains(ctx)
@@ -70,27 +101,130 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	for _, d := range domains {
 		ds := &domainState{Domain: d}
 		ds.Name = normalizeName(d.Name)
+		ds.allowed = allowedCapabilities(d.AuthenticationType, d.ApplicationProtocol)
+		if d.Default {
+			// The default endpoint keeps the port and ALPN matrix.
+			ds.allowed = allowedCapabilities("", "")
+		}
+		ds.certs = g.servedCertificates(ds)
 		base := &tls.Config{
-			Certificates: d.Certificates,
-			MinVersion:   d.MinVersion,
-			MaxVersion:   d.MaxVersion,
-			CipherSuites: d.CipherSuites,
+			GetCertificate: g.certificatePicker(ds),
+			MinVersion:     d.MinVersion,
+			MaxVersion:     d.MaxVersion,
+			CipherSuites:   d.CipherSuites,
 			// AWS IoT does not support session tickets.
 			SessionTicketsDisabled: true,
 			VerifyConnection:       g.verifyDevice,
 		}
 		ds.mqtt = base.Clone()
 		ds.mqtt.ClientAuth = tls.RequireAnyClientCert
-		ds.mqtt.NextProtos = []string{"x-amzn-mqtt-ca", "mqtt"}
+		ds.mqtt.NextProtos = []string{protoMQTTX509, protoMQTTCustom}
 		ds.https = base.Clone()
 		ds.https.ClientAuth = tls.RequestClientCert
-		ds.https.NextProtos = []string{"x-amzn-http-ca", "http/1.1"}
+		ds.https.NextProtos = []string{protoHTTPX509, protoHTTP11}
+		for ch := channel(0); ch < numChannels; ch++ {
+			c := base.Clone()
+			c.NextProtos = []string{channelProtocol[ch]}
+			if channelNeedsCertificate[ch] {
+				c.ClientAuth = tls.RequireAnyClientCert
+			}
+			ds.alpn[ch] = c
+		}
+		ds.noProtocol = base.Clone()
+		ds.noProtocol.NextProtos = []string{refusedProtocol}
 		s.domains[ds.Name] = ds
 		if d.Default {
 			s.defaultDomain = ds
 		}
 	}
 	return s, nil
+}
+
+// servedCertificates returns the domain's certificates that cover its name,
+// each with its leaf parsed, newest first (ECDSA before RSA on a tie).
+func (g *Gateway) servedCertificates(d *domainState) []*tls.Certificate {
+	var out []*tls.Certificate
+	for i := range d.Certificates {
+		c := d.Certificates[i] // a copy: the source's value is not modified
+		if len(c.Certificate) == 0 {
+			continue
+		}
+		if c.Leaf == nil {
+			leaf, err := x509.ParseCertificate(c.Certificate[0])
+			if err != nil {
+				g.cfg.Logger.Warn("server certificate does not parse; not served", "domain", d.Name, "err", err)
+				continue
+			}
+			c.Leaf = leaf
+		}
+		if !d.Default && !covers(c.Leaf, d.Name) {
+			g.cfg.Logger.Warn("server certificate does not cover the domain name; not served", "domain", d.Name, "subject", c.Leaf.Subject.String())
+			continue
+		}
+		out = append(out, &c)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Leaf, out[j].Leaf
+		if !a.NotBefore.Equal(b.NotBefore) {
+			return a.NotBefore.After(b.NotBefore)
+		}
+		_, aEC := a.PublicKey.(*ecdsa.PublicKey)
+		_, bEC := b.PublicKey.(*ecdsa.PublicKey)
+		return aEC && !bEC
+	})
+	if len(out) > MaxCertificates {
+		g.cfg.Logger.Warn("domain has more server certificates than served; the oldest are ignored", "domain", d.Name, "count", len(out), "max", MaxCertificates)
+		out = out[:MaxCertificates]
+	}
+	return out
+}
+
+// certificatePicker chooses the certificate for one handshake among those
+// prepared at snapshot time: valid now, newest first, the first the client
+// supports. When none is valid it returns nil, and crypto/tls answers with
+// the unrecognized_name alert.
+func (g *Gateway) certificatePicker(d *domainState) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		now := g.cfg.Now()
+		var valid *tls.Certificate
+		for _, c := range d.certs {
+			if now.Before(c.Leaf.NotBefore) || now.After(c.Leaf.NotAfter) {
+				continue
+			}
+			if hello.SupportsCertificate(c) == nil {
+				return c, nil
+			}
+			if valid == nil {
+				valid = c
+			}
+		}
+		if valid == nil {
+			g.logRefusal(hello, "domain configuration "+d.Configuration+" has no server certificate valid now")
+		}
+		// A valid certificate the client cannot use still fails the
+		// handshake, with the client's own error.
+		return valid, nil
+	}
+}
+
+// covers reports whether leaf is valid for name: its DNS or IP subject
+// alternative names, or its common name when it has none.
+func covers(leaf *x509.Certificate, name string) bool {
+	if leaf.VerifyHostname(name) == nil {
+		return true
+	}
+	if len(leaf.DNSNames) > 0 || len(leaf.IPAddresses) > 0 {
+		return false
+	}
+	cn := normalizeName(leaf.Subject.CommonName)
+	if cn == name {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(cn, "*."); ok {
+		_, parent, found := strings.Cut(name, ".")
+		return found && parent == rest
+	}
+	return false
 }
 
 // lookup finds the domain for an SNI name; "" and IP literals mean the default.
