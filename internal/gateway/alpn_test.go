@@ -159,4 +159,3 @@ func TestHTTPSPortPublish(t *testing.T) {
 		expectMessage(t, got, `{"hello":"world"}`)
 	}
 }
-

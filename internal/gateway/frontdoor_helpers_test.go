@@ -308,7 +308,7 @@ func (f *front) dial(addr string, o dialOptions) (*tls.Conn, error) {
 // mqttProbe connects with paho over TLS and reports "connected", or the
 // error paho saw.
 func (f *front) mqttProbe(addr string, o dialOptions, user string) string {
-	opts := paho.NewClientOptions().AddBroker("tls://"+addr).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano())).
+	opts := paho.NewClientOptions().AddBroker("tls://" + addr).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano())).
 		SetTLSConfig(f.clientTLS(o)).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(3 * time.Second)
 	if user != "" {
 		opts.SetUsername(user).SetPassword("secret")
