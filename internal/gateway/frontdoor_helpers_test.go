@@ -294,7 +294,7 @@ func (f *front) dial(addr string, o dialOptions) (*tls.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	_, rerr := c.Read(make([]byte, 1))
 	c.SetReadDeadline(time.Time{})
 	var ne net.Error
