@@ -194,4 +194,3 @@ func TestDomainNarrowedClosesSessions(t *testing.T) {
 		t.Fatal("the WebSocket session, still admitted, was closed")
 	}
 }
-
