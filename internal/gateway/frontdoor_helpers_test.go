@@ -40,6 +40,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/iotdata"
 	"github.com/portico-iot/portico/internal/awsapi/sigv4"
 	"github.com/portico-iot/portico/internal/broker"
+	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/gateway"
 	"github.com/portico-iot/portico/internal/testpki"
 )
@@ -209,9 +210,18 @@ func startFront(t *testing.T, opts frontOptions) *front {
 	return f
 }
 
+// defaultDomain is a DEFAULT domain with the default security policy.
 func defaultDomain(name string, certs ...tls.Certificate) gateway.Domain {
+	return policyDomain(name, endpoint.DefaultSecurityPolicy, certs...)
+}
+
+func policyDomain(name, policy string, certs ...tls.Certificate) gateway.Domain {
+	p, ok := endpoint.LookupSecurityPolicy(policy)
+	if !ok {
+		panic("no security policy " + policy)
+	}
 	return gateway.Domain{Name: name, Configuration: "CustomIoTDomain", Enabled: true, Certificates: certs,
-		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}
+		MinVersion: p.MinVersion, MaxVersion: p.MaxVersion, CipherSuites: p.CipherSuites}
 }
 
 func (f *front) reload() {
