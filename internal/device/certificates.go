@@ -288,9 +288,9 @@ func (s *Service) UpdateCertificate(ctx context.Context, id string, newStatus St
 var errUnchanged = errors.New("device: unchanged")
 
 // DeleteCertificate deletes a certificate that is not ACTIVE (nor
-// PENDING_TRANSFER). forceDelete allows deleting a certificate still attached
-// to things or policies; Portico has no attachments yet, so it changes
-// nothing today.
+// PENDING_TRANSFER). A certificate attached to a thing is refused with
+// DeleteConflictException; so is one with policies attached, unless
+// forceDelete, which detaches them.
 func (s *Service) DeleteCertificate(ctx context.Context, id string, forceDelete bool) error {
 	id, err := validateID(id)
 	if err != nil {
@@ -306,6 +306,24 @@ func (s *Service) DeleteCertificate(ctx context.Context, id string, forceDelete 
 			return stateError("Certificate %s is ACTIVE; deactivate it (UpdateCertificate to INACTIVE) before deleting it", id)
 		case StatusPendingTransfer:
 			return stateError("Certificate %s is PENDING_TRANSFER; cancel the transfer before deleting it", id)
+		}
+		var things, policies int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_thing_principals WHERE certificate_id=?`, id).Scan(&things); err != nil {
+			return fmt.Errorf("device: delete certificate: %w", err)
+		}
+		if things > 0 {
+			return fault.Coded(fault.Conflict, "DeleteConflictException",
+				"Certificate %s is attached to %d thing(s); detach it (DetachThingPrincipal) before deleting it", id, things)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_policy_targets WHERE certificate_id=?`, id).Scan(&policies); err != nil {
+			return fmt.Errorf("device: delete certificate: %w", err)
+		}
+		if policies > 0 && !forceDelete {
+			return fault.Coded(fault.Conflict, "DeleteConflictException",
+				"Certificate policies must be detached before deletion: certificate %s has %d policy(ies) attached (DetachPolicy, or forceDelete)", id, policies)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM device_policy_targets WHERE certificate_id=?`, id); err != nil {
+			return fmt.Errorf("device: delete certificate: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM device_certificates WHERE id=?`, id); err != nil {
 			return fmt.Errorf("device: delete certificate: %w", err)

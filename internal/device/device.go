@@ -1,7 +1,10 @@
-// Package device is the IoT certificate registry: device certificates that
-// Portico creates (CreateKeysAndCertificate) or that operators register
-// (RegisterCertificateWithoutCA), their status life cycle, and the immutable
-// snapshot the TLS gateway authenticates client certificates against.
+// Package device is the IoT registry: device certificates that Portico
+// creates (CreateKeysAndCertificate) or that operators register
+// (RegisterCertificateWithoutCA) and their status life cycle; things and the
+// certificates attached to them; IoT policies, their versions and the
+// certificates they are attached to; and the immutable snapshot the TLS
+// gateway authenticates client certificates against, which also carries
+// each certificate's policies and things for authorization.
 //
 // It is a domain package: typed inputs and outputs, *fault.Error failures, no
 // net/http and no knowledge of the AWS wire. It owns the store component
@@ -140,6 +143,51 @@ var migrations = []string{
 		generation_id     TEXT NOT NULL
 	);
 	CREATE INDEX device_certificates_by_creation ON device_certificates (created_ms, id);`,
+	// Things, their principals, policies, their versions and targets.
+	`CREATE TABLE device_things (
+		name        TEXT PRIMARY KEY,
+		id          TEXT NOT NULL UNIQUE,  -- UUID
+		type_name   TEXT NOT NULL DEFAULT '',
+		attributes  TEXT NOT NULL,         -- JSON object of strings
+		version     INTEGER NOT NULL,
+		created_ms  INTEGER NOT NULL
+	);
+	CREATE TABLE device_thing_principals (
+		thing_name     TEXT NOT NULL,
+		certificate_id TEXT NOT NULL,
+		exclusive      INTEGER NOT NULL,   -- EXCLUSIVE_THING
+		attached_ms    INTEGER NOT NULL,
+		PRIMARY KEY (thing_name, certificate_id)
+	);
+	CREATE INDEX device_thing_principals_by_certificate ON device_thing_principals (certificate_id, thing_name);
+	CREATE TABLE device_policies (
+		name            TEXT PRIMARY KEY,
+		default_version INTEGER NOT NULL,
+		next_version    INTEGER NOT NULL,
+		created_ms      INTEGER NOT NULL,
+		modified_ms     INTEGER NOT NULL,
+		generation_id   TEXT NOT NULL
+	);
+	CREATE TABLE device_policy_versions (
+		policy_name TEXT NOT NULL,
+		version     INTEGER NOT NULL,
+		document    TEXT NOT NULL,
+		created_ms  INTEGER NOT NULL,
+		PRIMARY KEY (policy_name, version)
+	);
+	CREATE TABLE device_policy_targets (
+		policy_name    TEXT NOT NULL,
+		certificate_id TEXT NOT NULL,
+		attached_ms    INTEGER NOT NULL,
+		PRIMARY KEY (policy_name, certificate_id)
+	);
+	CREATE INDEX device_policy_targets_by_certificate ON device_policy_targets (certificate_id, policy_name);
+	CREATE TABLE device_policy_tags (
+		policy_name TEXT NOT NULL,
+		key         TEXT NOT NULL,
+		value       TEXT NOT NULL,
+		PRIMARY KEY (policy_name, key)
+	);`,
 }
 
 // NewService migrates the "device" component and returns the registry for

@@ -3,13 +3,19 @@ package device
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/portico-iot/portico/internal/policy"
 )
 
 // Identity is a registered certificate as the TLS gateway needs it to
-// authenticate a device.
+// authenticate a device, and as the broker needs it to authorize what the
+// device does: the policies and things attached to the certificate, read
+// when the snapshot was built.
 type Identity struct {
 	ID        string
 	ARN       string
@@ -17,6 +23,54 @@ type Identity struct {
 	Mode      Mode
 	NotBefore time.Time
 	NotAfter  time.Time
+
+	// Policies are the parsed default versions of the policies attached to
+	// the certificate, ordered by name; PolicyNames are their names. Pass
+	// Policies to policy.Evaluate. Shared with the snapshot: read only.
+	Policies    []*policy.Document
+	PolicyNames []string
+	// Things are the things the certificate is attached to, ordered by
+	// name. Shared with the snapshot: read only.
+	Things []AttachedThing
+	// Certificate holds the certificate's ${iot:Certificate.*} policy
+	// variables.
+	Certificate *policy.CertificateVars
+
+	region, account string
+}
+
+// AttachedThing is a thing attached to a certificate, as policies see it.
+type AttachedThing struct {
+	Name       string
+	TypeName   string
+	Attributes map[string]string
+	// Exclusive is true for an EXCLUSIVE_THING attachment.
+	Exclusive bool
+}
+
+// PolicyEnv returns the policy context of a connection authenticated as this
+// identity with the given MQTT client ID: the region and account of the
+// registry, the client ID, the certificate's variables and the thing the
+// connection acts as (policy.ResolveThing: the attached thing named like the
+// client, or the one exclusively attached thing). Build it once per
+// connection, add SourceIP and DomainName, and evaluate every request of the
+// connection with it:
+//
+//	env := id.PolicyEnv(clientID)
+//	policy.Evaluate(policy.NewRequest(env, policy.Connect, clientID), id.Policies)
+//	policy.Evaluate(policy.NewRequest(env, policy.Publish, topic), id.Policies)
+//	policy.Evaluate(policy.NewRequest(env, policy.Subscribe, filter), id.Policies)
+//	policy.Evaluate(policy.NewRequest(env, policy.Receive, topic), id.Policies)
+func (id *Identity) PolicyEnv(clientID string) *policy.Env {
+	env := &policy.Env{Region: id.region, Account: id.account, ClientID: clientID, Certificate: id.Certificate}
+	if len(id.Things) > 0 {
+		things := make([]policy.Thing, len(id.Things))
+		for i, t := range id.Things {
+			things[i] = policy.Thing{Name: t.Name, TypeName: t.TypeName, Attributes: t.Attributes}
+		}
+		env.Thing = policy.ResolveThing(clientID, things, func(i int) bool { return id.Things[i].Exclusive })
+	}
+	return env
 }
 
 // Errors of Snapshot.Authenticate.
@@ -36,9 +90,19 @@ type Snapshot struct {
 	byHash map[[sha256.Size]byte]Identity
 }
 
-// Snapshot reads every registered certificate into a new Snapshot.
+// Snapshot reads every registered certificate, with its attached policies
+// and things, into a new Snapshot.
 func (s *Service) Snapshot(ctx context.Context) (*Snapshot, error) {
-	rows, err := s.st.DB().QueryContext(ctx, `SELECT der, status, mode, not_before, not_after FROM device_certificates`)
+	db := s.st.DB()
+	things, err := s.attachedThings(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := s.attachedPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT der, status, mode, not_before, not_after FROM device_certificates`)
 	if err != nil {
 		return nil, fmt.Errorf("device: snapshot: %w", err)
 	}
@@ -54,15 +118,68 @@ func (s *Service) Snapshot(ctx context.Context) (*Snapshot, error) {
 			return nil, fmt.Errorf("device: snapshot: %w", err)
 		}
 		id := CertificateID(der)
-		snap.byHash[sha256.Sum256(der)] = Identity{
+		ident := Identity{
 			ID: id, ARN: s.ARN(id), Status: Status(status), Mode: Mode(mode),
 			NotBefore: time.Unix(notBefore, 0).UTC(), NotAfter: time.Unix(notAfter, 0).UTC(),
+			Things: things[id], region: s.region, account: s.account,
 		}
+		for _, p := range policies[id] {
+			ident.Policies = append(ident.Policies, p.doc)
+			ident.PolicyNames = append(ident.PolicyNames, p.name)
+		}
+		if cert, err := x509.ParseCertificate(der); err == nil {
+			ident.Certificate = policy.NewCertificateVars(cert)
+		}
+		snap.byHash[sha256.Sum256(der)] = ident
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("device: snapshot: %w", err)
 	}
 	return snap, nil
+}
+
+type parsedPolicy struct {
+	name string
+	doc  *policy.Document
+}
+
+// attachedPolicies returns, per certificate ID, the parsed default versions
+// of its policies, ordered by name. Each policy is parsed once.
+func (s *Service) attachedPolicies(ctx context.Context) (map[string][]parsedPolicy, error) {
+	rows, err := s.st.DB().QueryContext(ctx, `SELECT t.certificate_id, p.name, p.default_version, v.document
+		FROM device_policy_targets t
+		JOIN device_policies p ON p.name = t.policy_name
+		JOIN device_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version
+		ORDER BY t.certificate_id, p.name`)
+	if err != nil {
+		return nil, fmt.Errorf("device: snapshot policies: %w", err)
+	}
+	defer rows.Close()
+	parsed := map[string]*policy.Document{}
+	out := map[string][]parsedPolicy{}
+	for rows.Next() {
+		var (
+			id, name, doc string
+			version       int64
+		)
+		if err := rows.Scan(&id, &name, &version, &doc); err != nil {
+			return nil, fmt.Errorf("device: snapshot policies: %w", err)
+		}
+		key := name + "\x00" + strconv.FormatInt(version, 10)
+		d, ok := parsed[key]
+		if !ok {
+			if d, err = policy.Parse(doc); err != nil {
+				// Documents are validated when stored; one that no longer
+				// parses (a stricter Portico) grants nothing.
+				d = nil
+			}
+			parsed[key] = d
+		}
+		if d != nil {
+			out[id] = append(out[id], parsedPolicy{name: name, doc: d})
+		}
+	}
+	return out, rows.Err()
 }
 
 // Len is the number of certificates in the snapshot.
