@@ -5,6 +5,8 @@ package endpoint
 
 import (
 	"time"
+
+	"github.com/portico-iot/portico/internal/tagging"
 )
 
 // Status of a domain configuration.
@@ -40,6 +42,10 @@ const (
 // rotation.
 const MaxServerCertificates = 4
 
+// AWSManagedDeleteDelay is how long an AWS-managed configuration must have
+// been DISABLED before DeleteDomainConfiguration accepts it.
+const AWSManagedDeleteDelay = 7 * 24 * time.Hour
+
 // AuthorizerConfig names the custom authorizer of a domain.
 type AuthorizerConfig struct {
 	DefaultAuthorizerName   string `json:"defaultAuthorizerName,omitempty"`
@@ -58,16 +64,18 @@ type ClientCertificateConfig struct {
 	ClientCertificateCallbackArn string `json:"clientCertificateCallbackArn,omitempty"`
 }
 
-// Tag is a resource tag.
-type Tag struct {
-	Key   string
-	Value string
-}
+// Tag is a resource tag (the rules are internal/tagging's).
+type Tag = tagging.Tag
 
 // Configuration is a domain configuration as stored.
 type Configuration struct {
-	Name                     string
-	ARN                      string
+	Name string
+	ARN  string
+	// DomainName is the hostname devices connect to: the operator's name
+	// (CUSTOMER_MANAGED), the generated <id>-ats.iot.<region>.<base-domain>
+	// (AWS_MANAGED: the runtime must resolve it in Portico's own zone and
+	// serve it a certificate from the server CA), or the DescribeEndpoint
+	// hostname (ENDPOINT).
 	DomainName               string
 	DomainType               string
 	ServiceType              string
@@ -86,7 +94,9 @@ type Configuration struct {
 
 // CreateInput is CreateDomainConfiguration's input.
 type CreateInput struct {
-	Name                     string
+	Name string
+	// DomainName given makes a CUSTOMER_MANAGED configuration; empty makes an
+	// AWS_MANAGED one with a generated hostname under Portico's base domain.
 	DomainName               string
 	ServerCertificateARNs    []string
 	ValidationCertificateARN string

@@ -9,20 +9,31 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-
 	"strings"
 	"time"
 
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/store"
+	"github.com/portico-iot/portico/internal/tagging"
 )
 
 // Certificates answers what the endpoint service needs to know about an ACM
-// certificate. The wiring adapts the certificate service to it.
+// certificate. The wiring adapts the certificate service to it. An adapter
+// that also implements CertificateValidity lets the service judge validity
+// dates by its own clock (expired, not yet valid); without it only the ACM
+// status is used.
 type Certificates interface {
 	// Check reports the certificate's ACM status and whether it covers
 	// domainName. An unknown ARN is a fault.NotFound.
 	Check(ctx context.Context, arn, domainName string) (status string, covers bool, err error)
+}
+
+// CertificateValidity is the second question the endpoint service asks of
+// its Certificates when the adapter implements it.
+type CertificateValidity interface {
+	// Validity returns the certificate's validity period (the leaf's
+	// NotBefore and NotAfter). An unknown ARN is a fault.NotFound.
+	Validity(ctx context.Context, arn string) (notBefore, notAfter time.Time, err error)
 }
 
 // Service manages domain configurations and endpoint hostnames.
@@ -153,11 +164,93 @@ func (s *Service) arn(name, suffix string) string {
 }
 
 var (
-	createNamePattern   = regexp.MustCompile(`^[\w.-]{1,128}$`)
-	reservedNamePattern = regexp.MustCompile(`^[\w.:-]{1,128}$`)
-	acmARNPattern       = regexp.MustCompile(`^arn:aws(-cn|-us-gov|-iso-b|-iso)?:acm:[a-z]{2}-(gov-|iso-|isob-)?[a-z]{4,9}-\d{1}:\d{12}:certificate/[a-zA-Z0-9/-]+$`)
-	domainNamePattern   = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	createNamePattern     = regexp.MustCompile(`^[\w.-]{1,128}$`)
+	reservedNamePattern   = regexp.MustCompile(`^[\w.:-]{1,128}$`)
+	acmARNPattern         = regexp.MustCompile(`^arn:aws(-cn|-us-gov|-iso-b|-iso)?:acm:[a-z]{2}-(gov-|iso-|isob-)?[a-z]{4,9}-\d{1}:\d{12}:certificate/[a-zA-Z0-9/-]+$`)
+	domainNamePattern     = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	authorizerNamePattern = regexp.MustCompile(`^[\w=,@-]+$`)
+	markerPattern         = regexp.MustCompile(`^[A-Za-z0-9+/]+={0,2}$`)
 )
+
+// Model limits of the members Portico validates by length only.
+const (
+	maxDomainName                   = 253
+	maxACMARN                       = 2048
+	maxAuthorizerName               = 128
+	maxOCSPLambdaARN                = 140
+	maxClientCertificateCallbackARN = 2048
+	maxMarker                       = 1024
+	// managedIDLength is the length of the generated label of an
+	// AWS-managed hostname, <id>-ats.iot.<region>.<base-domain>.
+	managedIDLength = 20
+)
+
+// invalidMember is the model-validation message AWS uses for a member that
+// breaks a constraint.
+func invalidMember(value, member, constraint string) error {
+	return fault.Invalidf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", value, member, constraint)
+}
+
+func checkACMARN(arn, member string) error {
+	if len(arn) < 1 || len(arn) > maxACMARN {
+		return invalidMember(arn, member, fmt.Sprintf("Member must have length between 1 and %d", maxACMARN))
+	}
+	if !acmARNPattern.MatchString(arn) {
+		return invalidMember(arn, member, "Member must satisfy regular expression pattern: "+strings.Trim(acmARNPattern.String(), "^$"))
+	}
+	return nil
+}
+
+// checkAuthorizerConfig validates the members of an authorizerConfig.
+// allowAuthorizerOverride is required when defaultAuthorizerName is given
+// (the developer guide says so; docs/compatibility.md).
+func checkAuthorizerConfig(a *AuthorizerConfig) error {
+	if a == nil || a.DefaultAuthorizerName == "" {
+		return nil
+	}
+	name := a.DefaultAuthorizerName
+	if len(name) > maxAuthorizerName || !authorizerNamePattern.MatchString(name) {
+		return invalidMember(name, "authorizerConfig.defaultAuthorizerName",
+			fmt.Sprintf("Member must satisfy regular expression pattern: %s and length 1-%d", strings.Trim(authorizerNamePattern.String(), "^$"), maxAuthorizerName))
+	}
+	if a.AllowAuthorizerOverride == nil {
+		return fault.Invalidf("authorizerConfig.allowAuthorizerOverride is required when authorizerConfig.defaultAuthorizerName is given")
+	}
+	return nil
+}
+
+func checkServerCertificateConfig(c *ServerCertificateConfig) error {
+	if c == nil {
+		return nil
+	}
+	if len(c.OCSPLambdaArn) > maxOCSPLambdaARN {
+		return invalidMember(c.OCSPLambdaArn, "serverCertificateConfig.ocspLambdaArn",
+			fmt.Sprintf("Member must have length less than or equal to %d", maxOCSPLambdaARN))
+	}
+	if c.OCSPAuthorizedResponderArn != "" {
+		return checkACMARN(c.OCSPAuthorizedResponderArn, "serverCertificateConfig.ocspAuthorizedResponderArn")
+	}
+	return nil
+}
+
+func checkClientCertificateConfig(c *ClientCertificateConfig) error {
+	if c != nil && len(c.ClientCertificateCallbackArn) > maxClientCertificateCallbackARN {
+		return invalidMember(c.ClientCertificateCallbackArn, "clientCertificateConfig.clientCertificateCallbackArn",
+			fmt.Sprintf("Member must have length less than or equal to %d", maxClientCertificateCallbackARN))
+	}
+	return nil
+}
+
+// checkOptionalConfigs validates the structures Create and Update share.
+func checkOptionalConfigs(a *AuthorizerConfig, scc *ServerCertificateConfig, ccc *ClientCertificateConfig) error {
+	if err := checkAuthorizerConfig(a); err != nil {
+		return err
+	}
+	if err := checkServerCertificateConfig(scc); err != nil {
+		return err
+	}
+	return checkClientCertificateConfig(ccc)
+}
 
 func checkName(name string, pattern *regexp.Regexp) error {
 	if !pattern.MatchString(name) {
@@ -166,7 +259,9 @@ func checkName(name string, pattern *regexp.Regexp) error {
 	return nil
 }
 
-// Create creates a customer-managed domain configuration.
+// Create creates a domain configuration: CUSTOMER_MANAGED when a domain name
+// is given, else AWS_MANAGED with a generated hostname under Portico's base
+// domain.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, error) {
 	if err := checkName(in.Name, createNamePattern); err != nil {
 		return nil, err
@@ -199,28 +294,19 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, e
 	if err := checkAuthAndProtocol(c.AuthenticationType, c.ApplicationProtocol); err != nil {
 		return nil, err
 	}
-	if in.DomainName == "" {
-		return nil, fault.Invalidf("domainName is required: AWS-managed domain configurations (created without a domainName) are not supported by this Portico version")
-	}
-	c.DomainName = normalizeDomain(in.DomainName)
-	if len(c.DomainName) > 253 || !domainNamePattern.MatchString(c.DomainName) {
-		return nil, fault.Invalidf("Domain name %q is not a valid fully qualified domain name", in.DomainName)
-	}
-	if strings.HasSuffix(c.DomainName, "."+s.baseDomain) || c.DomainName == s.baseDomain {
-		return nil, fault.Invalidf("Domain name %q is inside Portico's own endpoint domain %s", c.DomainName, s.baseDomain)
-	}
-	c.DomainType = TypeCustomerManaged
-	if len(in.ServerCertificateARNs) == 0 {
-		return nil, fault.Invalidf("serverCertificateArns is required for a domain configuration with a domainName")
-	}
-	if err := s.checkCertificates(ctx, in.ServerCertificateARNs, c.DomainName); err != nil {
+	if err := checkOptionalConfigs(in.AuthorizerConfig, in.ServerCertificateConfig, in.ClientCertificateConfig); err != nil {
 		return nil, err
 	}
-	c.ServerCertificateARNs = in.ServerCertificateARNs
-	if in.ValidationCertificateARN != "" {
-		if err := s.checkCertificates(ctx, []string{in.ValidationCertificateARN}, c.DomainName); err != nil {
+	if err := tagging.Validate(in.Tags); err != nil {
+		return nil, err
+	}
+	if in.DomainName == "" {
+		if err := checkManaged(in); err != nil {
 			return nil, err
 		}
+		c.DomainType = TypeAWSManaged
+	} else if err := s.checkCustomerManaged(ctx, in, c); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	c.Created, c.LastStatusChange = now, now
@@ -228,6 +314,13 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, e
 	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
 		if err := nameTaken(ctx, tx, c.Name); err != nil {
 			return err
+		}
+		if c.DomainType == TypeAWSManaged {
+			host, err := s.newManagedHostname(ctx, tx)
+			if err != nil {
+				return err
+			}
+			c.DomainName = host
 		}
 		var existing string
 		err := tx.QueryRowContext(ctx, `SELECT name FROM domain_configurations WHERE domain_name=?`, c.DomainName).Scan(&existing)
@@ -243,6 +336,65 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, e
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkManaged refuses what an AWS-managed configuration cannot carry: its
+// certificate is Portico's, issued for the generated hostname.
+func checkManaged(in CreateInput) error {
+	if len(in.ServerCertificateARNs) > 0 {
+		return fault.Invalidf("serverCertificateArns can only be given with a domainName: a domain configuration without a domainName is AWS-managed and is served a certificate Portico issues")
+	}
+	if in.ValidationCertificateARN != "" {
+		return fault.Invalidf("validationCertificateArn can only be given with a domainName")
+	}
+	return nil
+}
+
+// checkCustomerManaged validates the domain name and certificates of a
+// customer-managed configuration and fills them into c.
+func (s *Service) checkCustomerManaged(ctx context.Context, in CreateInput, c *Configuration) error {
+	if len(in.DomainName) > maxDomainName {
+		return invalidMember(in.DomainName, "domainName", fmt.Sprintf("Member must have length between 1 and %d", maxDomainName))
+	}
+	c.DomainName = normalizeDomain(in.DomainName)
+	if !domainNamePattern.MatchString(c.DomainName) {
+		return fault.Invalidf("Domain name %q is not a valid fully qualified domain name", in.DomainName)
+	}
+	if strings.HasSuffix(c.DomainName, "."+s.baseDomain) || c.DomainName == s.baseDomain {
+		return fault.Invalidf("Domain name %q is inside Portico's own endpoint domain %s", c.DomainName, s.baseDomain)
+	}
+	c.DomainType = TypeCustomerManaged
+	if len(in.ServerCertificateARNs) == 0 {
+		return fault.Invalidf("serverCertificateArns is required for a domain configuration with a domainName")
+	}
+	if err := s.checkCertificates(ctx, in.ServerCertificateARNs, c.DomainName); err != nil {
+		return err
+	}
+	c.ServerCertificateARNs = in.ServerCertificateARNs
+	if in.ValidationCertificateARN != "" {
+		if err := checkACMARN(in.ValidationCertificateARN, "validationCertificateArn"); err != nil {
+			return err
+		}
+		if err := s.checkCertificates(ctx, []string{in.ValidationCertificateARN}, c.DomainName); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newManagedHostname picks an unused <id>-ats.iot.<region>.<base-domain>.
+func (s *Service) newManagedHostname(ctx context.Context, tx *sql.Tx) (string, error) {
+	for range 8 {
+		host := randomID(managedIDLength, lowerAlnum) + "-ats.iot." + s.region + "." + s.baseDomain
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM domain_configurations WHERE domain_name=?`, host).Scan(&n); err != nil {
+			return "", fmt.Errorf("endpoint: check generated hostname: %w", err)
+		}
+		if n == 0 {
+			return host, nil
+		}
+	}
+	return "", fmt.Errorf("endpoint: no unused generated hostname after 8 tries")
 }
 
 type queryRower interface {
@@ -265,35 +417,62 @@ func nameTaken(ctx context.Context, q queryRower, name string) error {
 	}
 }
 
-// checkCertificates verifies each ARN names an ISSUED certificate covering domain.
+// checkCertificates verifies each ARN names an ISSUED certificate, valid now,
+// covering domain.
 func (s *Service) checkCertificates(ctx context.Context, arns []string, domain string) error {
 	if len(arns) > MaxServerCertificates {
 		return fault.Invalidf("serverCertificateArns has %d items; at most %d are allowed", len(arns), MaxServerCertificates)
 	}
 	seen := map[string]bool{}
 	for _, arn := range arns {
-		if !acmARNPattern.MatchString(arn) {
-			return fault.Invalidf("Certificate ARN %q is not a valid ACM certificate ARN", arn)
+		if err := checkACMARN(arn, "serverCertificateArns.member"); err != nil {
+			return err
 		}
 		if seen[arn] {
 			return fault.Invalidf("Certificate ARN %s is listed twice", arn)
 		}
 		seen[arn] = true
-		status, covers, err := s.certs.Check(ctx, arn, domain)
-		if fault.Is(err, fault.NotFound) {
-			return fault.Coded(fault.Invalid, "CertificateValidationException", "Certificate %s not found", arn)
-		}
-		if err != nil {
+		if detail, err := s.certificateProblem(ctx, arn, domain); err != nil {
 			return err
-		}
-		if status != "ISSUED" {
-			return fault.Coded(fault.Invalid, "CertificateValidationException", "Certificate %s is %s; it must be ISSUED", arn, status)
-		}
-		if !covers {
-			return fault.Coded(fault.Invalid, "CertificateValidationException", "Certificate %s does not cover the domain name %s", arn, domain)
+		} else if detail != "" {
+			return fault.Coded(fault.Invalid, "CertificateValidationException", "Certificate %s: %s", arn, detail)
 		}
 	}
 	return nil
+}
+
+// certificateProblem says why a certificate cannot serve domain now, or ""
+// when it can. Only unexpected failures are errors.
+func (s *Service) certificateProblem(ctx context.Context, arn, domain string) (string, error) {
+	status, covers, err := s.certs.Check(ctx, arn, domain)
+	if fault.Is(err, fault.NotFound) {
+		return "The certificate does not exist in ACM; it may have been deleted", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var notBefore, notAfter time.Time
+	if v, ok := s.certs.(CertificateValidity); ok {
+		if notBefore, notAfter, err = v.Validity(ctx, arn); fault.Is(err, fault.NotFound) {
+			return "The certificate does not exist in ACM; it may have been deleted", nil
+		} else if err != nil {
+			return "", err
+		}
+	}
+	now := s.now()
+	switch {
+	case !notAfter.IsZero() && now.After(notAfter):
+		return "The certificate expired at " + notAfter.UTC().Format(time.RFC3339), nil
+	case status == "EXPIRED":
+		return "The certificate has expired (ACM status EXPIRED)", nil
+	case status != "ISSUED":
+		return fmt.Sprintf("The certificate status in ACM is %s; it must be ISSUED", status), nil
+	case !notBefore.IsZero() && now.Before(notBefore):
+		return "The certificate is not valid yet: its validity starts at " + notBefore.UTC().Format(time.RFC3339), nil
+	case !covers:
+		return "The certificate does not cover the domain name " + domain, nil
+	}
+	return "", nil
 }
 
 func resolvePolicy(name string) (string, error) {
@@ -352,19 +531,20 @@ type CertificateStatus struct {
 	Detail string
 }
 
-// CertificateStatuses reports each server certificate of c as VALID or INVALID.
+// CertificateStatuses reports each server certificate of c as VALID or
+// INVALID, with the reason in Detail: deleted from ACM, expired, not yet
+// valid, not ISSUED, or not covering the domain name. An AWS-managed
+// configuration has none.
 func (s *Service) CertificateStatuses(ctx context.Context, c *Configuration) []CertificateStatus {
 	out := make([]CertificateStatus, 0, len(c.ServerCertificateARNs))
 	for _, arn := range c.ServerCertificateARNs {
 		cs := CertificateStatus{ARN: arn, Status: "VALID"}
-		status, covers, err := s.certs.Check(ctx, arn, c.DomainName)
-		switch {
-		case err != nil:
-			cs.Status, cs.Detail = "INVALID", "The certificate could not be found in ACM"
-		case status != "ISSUED":
-			cs.Status, cs.Detail = "INVALID", "The certificate status is "+status
-		case !covers:
-			cs.Status, cs.Detail = "INVALID", "The certificate does not cover "+c.DomainName
+		detail, err := s.certificateProblem(ctx, arn, c.DomainName)
+		if err != nil {
+			detail = "The certificate could not be checked: " + err.Error()
+		}
+		if detail != "" {
+			cs.Status, cs.Detail = "INVALID", detail
 		}
 		out = append(out, cs)
 	}
@@ -389,6 +569,24 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*Configuration, e
 	if in.RemoveAuthorizerConfig && in.AuthorizerConfig != nil {
 		return nil, fault.Invalidf("authorizerConfig and removeAuthorizerConfig cannot be given together")
 	}
+	if err := checkOptionalConfigs(in.AuthorizerConfig, in.ServerCertificateConfig, in.ClientCertificateConfig); err != nil {
+		return nil, err
+	}
+	// New certificates are checked before the transaction: the certificate
+	// service reads the same store, which serves one connection at a time.
+	checkedARN := ""
+	if len(in.ServerCertificateARNs) > 0 {
+		c, err := s.Describe(ctx, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		if c.DomainType == TypeCustomerManaged {
+			if err := s.checkCertificates(ctx, in.ServerCertificateARNs, c.DomainName); err != nil {
+				return nil, err
+			}
+			checkedARN = c.ARN
+		}
+	}
 	var out *Configuration
 	_, err := s.st.Update(ctx, func(tx *sql.Tx) error {
 		c, err := scanOne(tx.QueryRowContext(ctx, selectColumns+` WHERE name=?`, in.Name))
@@ -405,6 +603,9 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*Configuration, e
 			if in.ServerCertificateARNs != nil || in.Status == StatusDisabled {
 				return fault.Invalidf("Only the TLS security policy of the default endpoint %s can be updated", c.Name)
 			}
+		}
+		if c.DomainType == TypeAWSManaged && in.ServerCertificateARNs != nil {
+			return fault.Invalidf("Domain configuration %s is AWS-managed: its certificate is issued by Portico and serverCertificateArns cannot be set", c.Name)
 		}
 		if in.Status != "" && in.Status != c.Status {
 			c.Status = in.Status
@@ -438,8 +639,9 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*Configuration, e
 			if len(in.ServerCertificateARNs) == 0 {
 				return fault.Invalidf("serverCertificateArns must name at least one certificate")
 			}
-			if err := s.checkCertificates(ctx, in.ServerCertificateARNs, c.DomainName); err != nil {
-				return err
+			if c.ARN != checkedARN {
+				// Deleted and created again between the check and now.
+				return fault.Invalidf("Domain configuration %s changed during the update; retry", c.Name)
 			}
 			c.ServerCertificateARNs = in.ServerCertificateARNs
 		}
@@ -449,22 +651,35 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*Configuration, e
 	return out, err
 }
 
-// Delete removes a DISABLED customer-managed configuration.
+// Delete removes a DISABLED configuration; an AWS-managed one must have been
+// DISABLED for AWSManagedDeleteDelay.
 func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := checkName(name, createNamePattern); err != nil {
 		return err
 	}
 	_, err := s.st.Update(ctx, func(tx *sql.Tx) error {
 		var status, domainType string
-		err := tx.QueryRowContext(ctx, `SELECT status, domain_type FROM domain_configurations WHERE name=?`, name).Scan(&status, &domainType)
+		var lastChange int64
+		err := tx.QueryRowContext(ctx, `SELECT status, domain_type, last_status_change FROM domain_configurations WHERE name=?`, name).
+			Scan(&status, &domainType, &lastChange)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("Domain configuration %s not found", name)
 		}
 		if err != nil {
 			return err
 		}
+		if domainType == TypeEndpoint {
+			return fault.Invalidf("The default endpoint %s cannot be deleted", name)
+		}
 		if status != StatusDisabled {
 			return fault.Invalidf("Domain configuration %s must be DISABLED before it can be deleted", name)
+		}
+		if domainType == TypeAWSManaged {
+			disabled := time.UnixMilli(lastChange)
+			if deletable := disabled.Add(AWSManagedDeleteDelay); s.now().Before(deletable) {
+				return fault.Invalidf("Domain configuration %s is AWS-managed: it can be deleted 7 days after it was disabled (disabled at %s, deletable from %s)",
+					name, disabled.UTC().Format(time.RFC3339), deletable.UTC().Format(time.RFC3339))
+			}
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM domain_configurations WHERE name=?`, name)
 		return err
@@ -495,9 +710,13 @@ func (s *Service) List(ctx context.Context, in ListInput) ([]Summary, string, er
 	}
 	after := ""
 	if in.Marker != "" {
+		if len(in.Marker) > maxMarker || !markerPattern.MatchString(in.Marker) {
+			return nil, "", invalidMember(in.Marker, "marker",
+				fmt.Sprintf("Member must satisfy regular expression pattern: %s and length less than or equal to %d", strings.Trim(markerPattern.String(), "^$"), maxMarker))
+		}
 		b, err := base64.StdEncoding.DecodeString(in.Marker)
 		if err != nil {
-			return nil, "", fault.Invalidf("marker is not valid")
+			return nil, "", fault.Invalidf("marker %q was not returned by ListDomainConfigurations", in.Marker)
 		}
 		after = string(b)
 	}

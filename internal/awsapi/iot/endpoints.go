@@ -19,7 +19,11 @@ type Endpoints interface {
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context, in endpoint.ListInput) ([]endpoint.Summary, string, error)
 	Hostname(endpointType string) (string, error)
+	// Tagger tags domain configurations (ARN resource type "domainconfiguration").
+	Tagger
 }
+
+var _ Endpoints = (*endpoint.Service)(nil)
 
 func (h *handler) registerEndpoints() {
 	h.mux.HandleFunc("POST /domainConfigurations/{name}", h.createDomainConfiguration)
@@ -34,13 +38,8 @@ type tlsConfig struct {
 	SecurityPolicy string `json:"securityPolicy,omitempty"`
 }
 
-type tag struct {
-	Key   string `json:"Key"`
-	Value string `json:"Value"`
-}
-
 type createDomainConfigurationRequest struct {
-	DomainName               string                            `json:"domainName"`
+	DomainName               *string                           `json:"domainName"`
 	ServerCertificateArns    []string                          `json:"serverCertificateArns"`
 	ValidationCertificateArn string                            `json:"validationCertificateArn"`
 	AuthorizerConfig         *endpoint.AuthorizerConfig        `json:"authorizerConfig"`
@@ -64,8 +63,18 @@ func (h *handler) createDomainConfiguration(w http.ResponseWriter, r *http.Reque
 		h.fail(w, err)
 		return
 	}
+	// An absent domainName makes an AWS-managed configuration; an empty one
+	// breaks the model's length constraint (1-253).
+	if req.DomainName != nil && *req.DomainName == "" {
+		h.fail(w, fault.Invalidf("1 validation error detected: Value '' at 'domainName' failed to satisfy constraint: Member must have length between 1 and 253"))
+		return
+	}
+	domainName := ""
+	if req.DomainName != nil {
+		domainName = *req.DomainName
+	}
 	in := endpoint.CreateInput{
-		Name: r.PathValue("name"), DomainName: req.DomainName, ServerCertificateARNs: req.ServerCertificateArns,
+		Name: r.PathValue("name"), DomainName: domainName, ServerCertificateARNs: req.ServerCertificateArns,
 		ValidationCertificateARN: req.ValidationCertificateArn, ServiceType: req.ServiceType,
 		AuthenticationType: req.AuthenticationType, ApplicationProtocol: req.ApplicationProtocol,
 		AuthorizerConfig: req.AuthorizerConfig, ServerCertificateConfig: req.ServerCertificateConfig,
@@ -74,9 +83,7 @@ func (h *handler) createDomainConfiguration(w http.ResponseWriter, r *http.Reque
 	if req.TLSConfig != nil {
 		in.SecurityPolicy = req.TLSConfig.SecurityPolicy
 	}
-	for _, t := range req.Tags {
-		in.Tags = append(in.Tags, endpoint.Tag{Key: t.Key, Value: t.Value})
-	}
+	in.Tags = fromWireTags(req.Tags)
 	c, err := h.Endpoints.Create(r.Context(), in)
 	if err != nil {
 		h.fail(w, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsiot "github.com/aws/aws-sdk-go-v2/service/iot"
@@ -27,6 +28,14 @@ func (c checker) Check(ctx context.Context, arn, domain string) (string, bool, e
 		return "", false, err
 	}
 	return m.Status, m.Covers(domain), nil
+}
+
+func (c checker) Validity(ctx context.Context, arn string) (time.Time, time.Time, error) {
+	m, err := c.certs.Material(ctx, arn)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return m.NotBefore, m.NotAfter, nil
 }
 
 type fixture struct {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/portico-iot/portico/internal/awsapi"
+	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/fault"
 )
 
@@ -26,19 +27,30 @@ var codes = awsapi.Codes{
 type Deps struct {
 	Endpoints Endpoints
 	Devices   Devices
-	Logger    *slog.Logger
+	// Taggers tag further resource kinds, keyed by the resource type of
+	// their ARNs (see Tagger); Endpoints is added as "domainconfiguration".
+	Taggers map[string]Tagger
+	Logger  *slog.Logger
 }
 
 type handler struct {
 	Deps
-	mux *http.ServeMux
+	mux     *http.ServeMux
+	taggers map[string]Tagger
 }
 
 // New returns the IoT control-plane handler.
 func New(d Deps) http.Handler {
-	h := &handler{Deps: d, mux: http.NewServeMux()}
+	h := &handler{Deps: d, mux: http.NewServeMux(), taggers: map[string]Tagger{}}
+	for kind, t := range d.Taggers {
+		h.taggers[kind] = t
+	}
 	if d.Endpoints != nil {
 		h.registerEndpoints()
+		h.taggers[endpoint.ResourceType] = d.Endpoints
+	}
+	if len(h.taggers) > 0 {
+		h.registerTags()
 	}
 	if d.Devices != nil {
 		h.registerDevices()
