@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/portico-iot/portico/internal/dnsserver"
+	"github.com/portico-iot/portico/internal/endpoint"
 )
 
 // endpointTTL is the TTL of Portico's own endpoint names: short, so that a
@@ -17,12 +18,12 @@ const endpointTTL = 60
 // Portico's own zone for the base domain. Run ends when ctx does; its result
 // arrives on the returned channel.
 func (n *node) startDNS(ctx context.Context) (<-chan error, error) {
-	own, err := n.ownZone()
-	if err != nil {
-		return nil, err
-	}
 	source := dnsserver.SourceFunc(func(ctx context.Context) ([]dnsserver.Zone, uint64, error) {
 		data, err := n.zones.Snapshot(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		own, err := n.ownZone(ctx, data.Generation)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -52,15 +53,31 @@ func (n *node) startDNS(ctx context.Context) (<-chan error, error) {
 	return done, nil
 }
 
-// ownZone is the base-domain zone holding the account's endpoint hostnames.
-func (n *node) ownZone() (dnsserver.Zone, error) {
-	ip := advertiseIP(n.cfg.AdvertiseAddr)
-	var records []dns.RR
+// ownZone is the base-domain zone: the account's endpoint hostnames and the
+// hostnames of AWS-managed domain configurations, all at the advertised
+// address. Its serial follows the store generation.
+func (n *node) ownZone(ctx context.Context, generation uint64) (dnsserver.Zone, error) {
+	var hosts []string
 	for _, t := range []string{"iot:Data-ATS", "iot:Data", "iot:Jobs", "iot:CredentialProvider"} {
 		host, err := n.endpoints.Hostname(t)
 		if err != nil {
 			return dnsserver.Zone{}, err
 		}
+		hosts = append(hosts, host)
+	}
+	configs, err := n.endpoints.All(ctx)
+	if err != nil {
+		return dnsserver.Zone{}, err
+	}
+	for _, c := range configs {
+		// Disabled ones resolve too: the gateway refuses them itself.
+		if c.DomainType == endpoint.TypeAWSManaged {
+			hosts = append(hosts, c.DomainName)
+		}
+	}
+	ip := advertiseIP(n.cfg.AdvertiseAddr)
+	records := make([]dns.RR, 0, len(hosts))
+	for _, host := range hosts {
 		hdr := dns.RR_Header{Name: dns.Fqdn(host), Class: dns.ClassINET, Ttl: endpointTTL}
 		if ip4 := ip.To4(); ip4 != nil {
 			hdr.Rrtype = dns.TypeA
@@ -70,5 +87,5 @@ func (n *node) ownZone() (dnsserver.Zone, error) {
 			records = append(records, &dns.AAAA{Hdr: hdr, AAAA: ip.To16()})
 		}
 	}
-	return dnsserver.StaticZone(n.cfg.BaseDomain, n.cfg.Nameservers, 1, records...), nil
+	return dnsserver.StaticZone(n.cfg.BaseDomain, n.cfg.Nameservers, uint32(generation), records...), nil
 }
