@@ -70,7 +70,14 @@ type Gateway struct {
 	mu        sync.Mutex
 	live      map[*liveConn]struct{}
 	listeners map[net.Listener]struct{}
-	closed    bool
+	// owned are the connections gateway goroutines hold (handshakes, MQTT
+	// sessions, refusals); Shutdown closes them and waits for wg.
+	owned  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+	closed bool
+	// stop ends handshakes in progress when the gateway shuts down.
+	stopCtx context.Context
+	stop    context.CancelFunc
 
 	httpOnce sync.Once
 	httpSrv  *http.Server
@@ -106,7 +113,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	g := &Gateway{cfg: cfg, live: map[*liveConn]struct{}{}, listeners: map[net.Listener]struct{}{}}
+	g := &Gateway{cfg: cfg, live: map[*liveConn]struct{}{}, listeners: map[net.Listener]struct{}{}, owned: map[net.Conn]struct{}{}}
+	g.stopCtx, g.stop = context.WithCancel(context.Background())
 	g.httpLn = newChanListener()
 	g.httpSrv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
@@ -281,12 +289,45 @@ func (g *Gateway) serve(l net.Listener, kind listenerKind) error {
 			}
 			return err
 		}
-		go g.handle(tls.Server(conn, cfg), kind)
+		if !g.enter(conn) {
+			conn.Close()
+			return nil
+		}
+		go func() {
+			defer g.leave(conn)
+			g.handle(tls.Server(conn, cfg), kind)
+		}()
 	}
 }
 
-// Shutdown closes the listeners and the HTTPS server, waiting for requests
-// in flight until ctx ends. MQTT sessions end when the broker closes.
+// enter registers a connection a gateway goroutine is about to own; false
+// once the gateway shuts down.
+func (g *Gateway) enter(c net.Conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	g.owned[c] = struct{}{}
+	return true
+}
+
+func (g *Gateway) leave(c net.Conn) {
+	g.release(c)
+	g.wg.Done()
+}
+
+// release stops owning c (it was handed to the HTTPS server, or is done).
+func (g *Gateway) release(c net.Conn) {
+	g.mu.Lock()
+	delete(g.owned, c)
+	g.mu.Unlock()
+}
+
+// Shutdown closes the listeners and the HTTPS server (waiting for requests
+// in flight), then every device connection, and waits until the gateway's
+// goroutines are done or ctx ends. Close the broker after it.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closed = true
@@ -294,14 +335,30 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		l.Close()
 	}
 	g.mu.Unlock()
+	g.stop()
 	g.httpLn.Close()
-	return g.httpSrv.Shutdown(ctx)
+	err := g.httpSrv.Shutdown(ctx)
+	g.mu.Lock()
+	for c := range g.owned {
+		go c.Close()
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
 }
 
 // handle completes the handshake within HandshakeTimeout and hands the
 // connection to its protocol.
 func (g *Gateway) handle(conn *tls.Conn, kind listenerKind) {
-	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(g.stopCtx, g.cfg.HandshakeTimeout)
 	err := conn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
@@ -317,6 +374,8 @@ func (g *Gateway) handle(conn *tls.Conn, kind listenerKind) {
 	case kind == listenerALPN && cs.NegotiatedProtocol == protoMQTTCustom:
 		g.serveMQTTCustom(conn, cs)
 	default:
+		// The HTTPS server owns it from now on.
+		g.release(conn.NetConn())
 		g.httpLn.deliver(&httpConn{Conn: conn, state: cs, kind: kind})
 	}
 }

@@ -90,6 +90,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 	}
 	conn := newWSConn(ws)
 	defer conn.Close()
+	if !g.enter(conn) {
+		return // shutting down
+	}
+	defer g.leave(conn)
 	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: hc.state.ServerName, device: device, via: via})
 	defer untrack()
 	if err := g.cfg.Broker.Serve(conn, id, d.Name); err != nil {
@@ -178,8 +182,14 @@ func signatureErrorCode(err error) string {
 type wsConn struct {
 	ws     *websocket.Conn
 	r      io.Reader
-	wmu    sync.Mutex
+	wmu    sync.Mutex // one writer at a time
 	closed sync.Once
+
+	// The write deadline is applied by the writer: gorilla's must not be
+	// set while another goroutine writes (the broker sets deadlines from
+	// its reader).
+	dmu           sync.Mutex
+	writeDeadline time.Time
 }
 
 func newWSConn(ws *websocket.Conn) *wsConn { return &wsConn{ws: ws} }
@@ -213,6 +223,10 @@ func (c *wsConn) Read(p []byte) (int, error) {
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.dmu.Lock()
+	deadline := c.writeDeadline
+	c.dmu.Unlock()
+	c.ws.SetWriteDeadline(deadline)
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}
@@ -233,11 +247,15 @@ func (c *wsConn) LocalAddr() net.Addr  { return c.ws.LocalAddr() }
 func (c *wsConn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
 
 func (c *wsConn) SetDeadline(t time.Time) error {
-	if err := c.ws.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.ws.SetWriteDeadline(t)
+	c.SetWriteDeadline(t)
+	return c.ws.SetReadDeadline(t)
 }
 
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.dmu.Lock()
+	c.writeDeadline = t
+	c.dmu.Unlock()
+	return nil
+}
