@@ -24,6 +24,8 @@ var statusByCode = map[string]int{
 	"ResourceNotFoundException":          404,
 	"ResourceAlreadyExistsException":     409,
 	"DeleteConflictException":            409,
+	"VersionConflictException":           409,
+	"VersionsLimitExceededException":     409,
 	"InvalidStateTransitionException":    409,
 	"ConflictingResourceUpdateException": 409,
 	"CertificateStateException":          406,

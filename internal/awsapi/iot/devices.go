@@ -31,6 +31,8 @@ func (h *handler) registerDevices() {
 	h.mux.HandleFunc("GET /certificates/{certificateId}", h.describeCertificate)
 	h.mux.HandleFunc("PUT /certificates/{certificateId}", h.updateCertificate)
 	h.mux.HandleFunc("DELETE /certificates/{certificateId}", h.deleteCertificate)
+	h.registerThings()
+	h.registerPolicies()
 }
 
 // certEpoch renders a time as a restJson1 timestamp (epoch seconds with a

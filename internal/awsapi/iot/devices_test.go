@@ -461,10 +461,10 @@ func TestUpdateCertificateThroughSDK(t *testing.T) {
 func TestUnimplementedOperationIsNamed(t *testing.T) {
 	f := newDeviceFixture(t)
 	ctx := context.Background()
-	_, err := f.client.ListThings(ctx, &awsiot.ListThingsInput{})
+	_, err := f.client.ListThingGroups(ctx, &awsiot.ListThingGroupsInput{})
 	code, msg, status := apiError(t, err)
-	if code != "NotImplementedException" || status != 501 || msg != "Portico does not implement the operation ListThings yet" {
-		t.Fatalf("ListThings: %s (%d) %q", code, status, msg)
+	if code != "NotImplementedException" || status != 501 || msg != "Portico does not implement the operation ListThingGroups yet" {
+		t.Fatalf("ListThingGroups: %s (%d) %q", code, status, msg)
 	}
 	_, err = f.client.DescribeCACertificate(ctx, &awsiot.DescribeCACertificateInput{CertificateId: aws.String(strings.Repeat("a", 64))})
 	if _, msg, _ := apiError(t, err); !strings.Contains(msg, "DescribeCACertificate") {
