@@ -606,52 +606,6 @@ type NamedPolicy struct {
 	Document  *policy.Document
 }
 
-// EffectivePolicies returns the parsed default versions of the policies
-// attached to a certificate, by name, and the certificate's ID. principal is
-// a certificate ARN or ID. It serves TestAuthorization.
-func (s *Service) EffectivePolicies(ctx context.Context, principal string) (string, []NamedPolicy, error) {
-	id := principal
-	if len(principal) != 64 {
-		var err error
-		if id, err = s.parseCertificatePrincipal("principal", principal); err != nil {
-			return "", nil, err
-		}
-	} else {
-		var err error
-		if id, err = validateID(principal); err != nil {
-			return "", nil, err
-		}
-	}
-	if err := certificateExists(ctx, s.st.DB(), id); err != nil {
-		return "", nil, err
-	}
-	rows, err := s.st.DB().QueryContext(ctx, `SELECT p.name, p.default_version, v.document FROM device_policy_targets t
-		JOIN device_policies p ON p.name = t.policy_name
-		JOIN device_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version
-		WHERE t.certificate_id=? ORDER BY p.name`, id)
-	if err != nil {
-		return "", nil, fmt.Errorf("device: effective policies: %w", err)
-	}
-	defer rows.Close()
-	var out []NamedPolicy
-	for rows.Next() {
-		var (
-			np  NamedPolicy
-			v   int64
-			doc string
-		)
-		if err := rows.Scan(&np.Name, &v, &doc); err != nil {
-			return "", nil, fmt.Errorf("device: effective policies: %w", err)
-		}
-		np.ARN, np.VersionID = s.PolicyARN(np.Name), strconv.FormatInt(v, 10)
-		if np.Document, err = policy.Parse(doc); err != nil {
-			return "", nil, fmt.Errorf("device: stored policy %s version %d does not parse: %w", np.Name, v, err)
-		}
-		out = append(out, np)
-	}
-	return id, out, rows.Err()
-}
-
 // NamedPolicies returns the parsed default versions of the named policies
 // (TestAuthorization's policyNamesToAdd).
 func (s *Service) NamedPolicies(ctx context.Context, names []string) ([]NamedPolicy, error) {

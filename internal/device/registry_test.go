@@ -453,13 +453,16 @@ func TestSnapshotAuthorization(t *testing.T) {
 	if err != nil || len(named) != 1 || named[0].VersionID != "2" {
 		t.Fatalf("NamedPolicies: %+v, %v", named, err)
 	}
-	certID, eff, err := svc.EffectivePolicies(ctx, c.ID)
-	if err != nil || certID != c.ID || len(eff) != 1 {
-		t.Fatalf("EffectivePolicies by ID: %v %+v %v", certID, eff, err)
+	for _, principal := range []string{c.ID, c.ARN} {
+		ident, err := svc.IdentityOf(ctx, principal)
+		if err != nil || ident.ID != c.ID || len(ident.Policies) != 1 || len(ident.Things) != 1 || ident.Certificate == nil {
+			t.Fatalf("IdentityOf(%s): %+v, %v", principal, ident, err)
+		}
 	}
-	if _, eff, err = svc.EffectivePolicies(ctx, c.ARN); err != nil || len(eff) != 1 {
-		t.Fatalf("EffectivePolicies by ARN: %+v %v", eff, err)
-	}
+	_, err = svc.IdentityOf(ctx, strings.Repeat("a", 64))
+	wantFault(t, err, fault.NotFound, "")
+	_, err = svc.IdentityOf(ctx, "nope")
+	wantFault(t, err, fault.Invalid, "")
 }
 
 func mustPEM(t *testing.T, text string) []byte {

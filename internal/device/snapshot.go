@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portico-iot/portico/internal/policy"
@@ -93,16 +94,50 @@ type Snapshot struct {
 // Snapshot reads every registered certificate, with its attached policies
 // and things, into a new Snapshot.
 func (s *Service) Snapshot(ctx context.Context) (*Snapshot, error) {
+	return s.snapshot(ctx, "")
+}
+
+// IdentityOf returns the identity of one certificate, given by ARN or ID,
+// read from the database: what the snapshot would hold for it
+// (TestAuthorization).
+func (s *Service) IdentityOf(ctx context.Context, principal string) (Identity, error) {
+	var id string
+	var err error
+	if strings.HasPrefix(principal, "arn:") {
+		id, err = s.parseCertificatePrincipal("principal", principal)
+	} else {
+		id, err = validateID(principal)
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	snap, err := s.snapshot(ctx, id)
+	if err != nil {
+		return Identity{}, err
+	}
+	for _, ident := range snap.byHash {
+		return ident, nil
+	}
+	return Identity{}, notFound(id)
+}
+
+// snapshot builds a snapshot of every certificate, or of the one with the
+// given ID.
+func (s *Service) snapshot(ctx context.Context, only string) (*Snapshot, error) {
 	db := s.st.DB()
-	things, err := s.attachedThings(ctx, db)
+	things, err := s.attachedThings(ctx, db, only)
 	if err != nil {
 		return nil, err
 	}
-	policies, err := s.attachedPolicies(ctx)
+	policies, err := s.attachedPolicies(ctx, only)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT der, status, mode, not_before, not_after FROM device_certificates`)
+	query, args := `SELECT der, status, mode, not_before, not_after FROM device_certificates`, []any{}
+	if only != "" {
+		query, args = query+` WHERE id=?`, append(args, only)
+	}
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("device: snapshot: %w", err)
 	}
@@ -145,12 +180,13 @@ type parsedPolicy struct {
 
 // attachedPolicies returns, per certificate ID, the parsed default versions
 // of its policies, ordered by name. Each policy is parsed once.
-func (s *Service) attachedPolicies(ctx context.Context) (map[string][]parsedPolicy, error) {
+func (s *Service) attachedPolicies(ctx context.Context, only string) (map[string][]parsedPolicy, error) {
 	rows, err := s.st.DB().QueryContext(ctx, `SELECT t.certificate_id, p.name, p.default_version, v.document
 		FROM device_policy_targets t
 		JOIN device_policies p ON p.name = t.policy_name
 		JOIN device_policy_versions v ON v.policy_name = p.name AND v.version = p.default_version
-		ORDER BY t.certificate_id, p.name`)
+		WHERE ?='' OR t.certificate_id=?
+		ORDER BY t.certificate_id, p.name`, only, only)
 	if err != nil {
 		return nil, fmt.Errorf("device: snapshot policies: %w", err)
 	}

@@ -629,9 +629,10 @@ func (s *Service) listKeys(ctx context.Context, query string, args []any, limit 
 
 // attachedThings returns, per certificate ID, the things attached to it (for
 // the snapshot).
-func (s *Service) attachedThings(ctx context.Context, q queryer) (map[string][]AttachedThing, error) {
+func (s *Service) attachedThings(ctx context.Context, q queryer, only string) (map[string][]AttachedThing, error) {
 	rows, err := q.QueryContext(ctx, `SELECT p.certificate_id, p.exclusive, t.name, t.type_name, t.attributes
-		FROM device_thing_principals p JOIN device_things t ON t.name = p.thing_name ORDER BY p.certificate_id, t.name`)
+		FROM device_thing_principals p JOIN device_things t ON t.name = p.thing_name
+		WHERE ?='' OR p.certificate_id=? ORDER BY p.certificate_id, t.name`, only, only)
 	if err != nil {
 		return nil, fmt.Errorf("device: snapshot things: %w", err)
 	}

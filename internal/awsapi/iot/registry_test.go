@@ -372,7 +372,7 @@ func TestTestAuthorizationThroughSDK(t *testing.T) {
 	// policyNamesToSkip and policyNamesToAdd.
 	out, err := c.TestAuthorization(ctx, &awsiot.TestAuthorizationInput{Principal: cert.CertificateArn, ClientId: aws.String("sensor-1"),
 		PolicyNamesToSkip: []string{"no-alarm"},
-		AuthInfos: []types.AuthInfo{{ActionType: types.ActionTypePublish, Resources: []string{arnPrefix + "topic/lyon/sensor-1/alarm"}}}})
+		AuthInfos:         []types.AuthInfo{{ActionType: types.ActionTypePublish, Resources: []string{arnPrefix + "topic/lyon/sensor-1/alarm"}}}})
 	if err != nil || out.AuthResults[0].AuthDecision != types.AuthDecisionAllowed {
 		t.Fatalf("skip: %+v %v", out, err)
 	}
