@@ -163,7 +163,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		return nil, err
 	}
 	n.gateway, err = gateway.New(ctx, gateway.Config{
-		Source:        gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert},
+		Source: gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert,
+			managed: newManagedCertificates(serverCA)},
 		Broker:        n.broker,
 		DeviceHandler: iotdata.New(n.broker, logger),
 		SigV4Handler:  dataAPI,

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/portico-iot/portico/internal/certificate"
@@ -12,6 +17,7 @@ import (
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/pki"
 )
 
 // certificateChecker adapts the ACM service to what the endpoint service asks.
@@ -32,6 +38,8 @@ type gatewaySource struct {
 	devices   *device.Service
 	// defaultCertificate serves the account's default data endpoint.
 	defaultCertificate tls.Certificate
+	// managed issues the certificates of AWS-managed configurations.
+	managed *managedCertificates
 }
 
 func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
@@ -63,6 +71,12 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 		case endpoint.TypeEndpoint:
 			d.Default = true
 			d.Certificates = []tls.Certificate{s.defaultCertificate}
+		case endpoint.TypeAWSManaged:
+			cert, err := s.managed.certificate(c.DomainName)
+			if err != nil {
+				return nil, err
+			}
+			d.Certificates = []tls.Certificate{cert}
 		default:
 			for _, arn := range c.ServerCertificateARNs {
 				m := byARN[arn]
@@ -114,3 +128,41 @@ func inUseBy(endpoints *endpoint.Service) func(ctx context.Context, arn string) 
 
 // advertiseIP is the address Portico's DNS gives for its own names.
 func advertiseIP(addr string) net.IP { return net.ParseIP(addr) }
+
+// managedCertificates issues, from Portico's server CA, the certificate of
+// each AWS-managed configuration's generated hostname, once per process
+// (again when it nears expiry); devices trust `portico ca export`.
+type managedCertificates struct {
+	ca *pki.CA
+	mu sync.Mutex
+	by map[string]tls.Certificate
+}
+
+func newManagedCertificates(ca *pki.CA) *managedCertificates {
+	return &managedCertificates{ca: ca, by: map[string]tls.Certificate{}}
+}
+
+const managedCertificateValidity = 365 * 24 * time.Hour
+
+func (m *managedCertificates) certificate(host string) (tls.Certificate, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.by[host]; ok && time.Until(c.Leaf.NotAfter) > managedCertificateValidity/12 {
+		return c, nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	der, err := m.ca.IssueServer(&key.PublicKey, []string{host}, nil, managedCertificateValidity)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue the certificate of %s: %w", host, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	c := tls.Certificate{Certificate: [][]byte{der, m.ca.Certificate().Raw}, PrivateKey: key, Leaf: leaf}
+	m.by[host] = c
+	return c, nil
+}

@@ -44,7 +44,8 @@ func TestFrontDoor(t *testing.T) {
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
 		"PORTICO_ACCESS_KEY_ID=" + accessKey, "PORTICO_SECRET_ACCESS_KEY=" + secretKey,
 	}
-	p := ns.startPortico(t, bin, "--data-dir", filepath.Join(dir, "data"), "--dns-addr", "127.0.0.1:53", "--tls-addr", "127.0.0.1:443")
+	dataDir := filepath.Join(dir, "data")
+	p := ns.startPortico(t, bin, "--data-dir", dataDir, "--dns-addr", "127.0.0.1:53", "--tls-addr", "127.0.0.1:443")
 
 	// An ECDSA and an RSA server certificate for both names, from the operator's CA.
 	ca := testpki.NewCA(t, "Front Door Root CA")
@@ -160,6 +161,19 @@ func TestFrontDoor(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.stderr, "no application protocol") {
 		t.Fatalf("x-amzn-http-ca to the MQTT-only domain:\n%s", r)
 	}
+
+	// An AWS-managed configuration: a generated hostname, resolved by
+	// Portico's DNS, served a certificate from Portico's server CA.
+	ns.aws(t, nil, "iot", "create-domain-configuration", "--domain-configuration-name", "Managed", "--service-type", "DATA")
+	var managed struct{ DomainName, DomainType string }
+	ns.aws(t, &managed, "iot", "describe-domain-configuration", "--domain-configuration-name", "Managed")
+	if managed.DomainType != "AWS_MANAGED" || managed.DomainName == "" {
+		t.Fatalf("describe-domain-configuration Managed = %+v", managed)
+	}
+	serverCA := writeFile(t, dir, "portico-server-ca.pem", []byte(ns.ok(t, bin, "ca", "export", "--data-dir", dataDir)))
+	ns.ok(t, "mosquitto_pub", "--host", managed.DomainName, "--port", "443", "--tls-alpn", "x-amzn-mqtt-ca", "--cafile", serverCA,
+		"--cert", deviceCert, "--key", deviceKey, "-t", frontTopic, "-m", "aws-managed-443", "-i", "managed-1")
+	sub.waitFor(t, "aws-managed-443", 10*time.Second)
 
 	// Disabling the domain closes the session on 443 too.
 	ns.aws(t, nil, "iot", "update-domain-configuration", "--domain-configuration-name", "FrontDoor", "--domain-configuration-status", "DISABLED")
