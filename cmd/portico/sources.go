@@ -31,6 +31,18 @@ func (c certificateChecker) Check(ctx context.Context, arn, domainName string) (
 	return m.Status, m.Covers(domainName), nil
 }
 
+// Validity reports the certificate's validity period, so Describe can say
+// "not yet valid" as well as "expired".
+func (c certificateChecker) Validity(ctx context.Context, arn string) (notBefore, notAfter time.Time, err error) {
+	m, err := c.certs.Material(ctx, arn)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return m.NotBefore, m.NotAfter, nil
+}
+
+var _ endpoint.CertificateValidity = certificateChecker{}
+
 // gatewaySource builds the gateway's view of domains and devices.
 type gatewaySource struct {
 	endpoints *endpoint.Service
