@@ -1,6 +1,7 @@
 // Package pki is Portico's small X.509 certificate authority: it generates a
-// self-signed root on first use, loads it afterwards, and issues client and
-// server leaf certificates.
+// self-signed root on first use, loads it afterwards, issues client and
+// server leaf certificates, keeps a revocation list, and answers for its
+// certificates with OCSP responses and CRLs.
 //
 // Portico runs two independent instances in one data directory: the device CA
 // (identities of IoT devices, CreateKeysAndCertificate) and the server CA
@@ -8,7 +9,7 @@
 // Portico's servers never means trusting a device, and the other way round.
 //
 // The package knows files and keys only; it never touches the store or the
-// network.
+// network. internal/pkiweb serves the OCSP responses and CRLs over HTTP.
 package pki
 
 import (
@@ -29,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -45,12 +47,41 @@ type CA struct {
 	certPEM []byte
 	key     crypto.Signer
 	now     func() time.Time
+	// serialKey authenticates the serial numbers this CA issues, so that it
+	// recognises its own certificates without recording each one (see
+	// serial.go).
+	serialKey []byte
+
+	revokedFile string
+	mu          sync.Mutex
+	revoked     map[string]Revocation // by serial in hex; guarded by mu
+	crlNumber   int64                 // the last CRL number signed; guarded by mu
 }
 
 // Paths returns the certificate and key file names LoadOrCreate uses for name
 // in dir.
 func Paths(dir, name string) (certFile, keyFile string) {
 	return filepath.Join(dir, name+"-ca.pem"), filepath.Join(dir, name+"-ca-key.pem")
+}
+
+// RevocationsPath returns the file in which the CA called name in dir keeps
+// its revocation list. It exists once something has been revoked.
+func RevocationsPath(dir, name string) string {
+	return filepath.Join(dir, name+"-ca-revoked.json")
+}
+
+// newCA completes a CA from its certificate and key: it derives the serial
+// key and loads the revocation list, if any.
+func newCA(cert *x509.Certificate, certPEM []byte, key crypto.Signer, now func() time.Time, revokedFile string) (*CA, error) {
+	serialKey, err := deriveSerialKey(key)
+	if err != nil {
+		return nil, err
+	}
+	c := &CA{cert: cert, certPEM: certPEM, key: key, now: now, serialKey: serialKey, revokedFile: revokedFile}
+	if c.revoked, err = loadRevocations(revokedFile); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // LoadOrCreate loads the CA called name from dir (<name>-ca.pem and
@@ -80,13 +111,13 @@ func LoadOrCreate(dir, name string, subject pkix.Name, now func() time.Time) (*C
 	}
 	switch {
 	case certExists && keyExists:
-		return load(certFile, keyFile, now)
+		return load(certFile, keyFile, RevocationsPath(dir, name), now)
 	case certExists:
 		return nil, fmt.Errorf("pki: %s exists but its key %s does not; restore the key or remove both to generate a new CA", certFile, keyFile)
 	case keyExists:
 		return nil, fmt.Errorf("pki: %s exists but its certificate %s does not; restore the certificate or remove both to generate a new CA", keyFile, certFile)
 	}
-	return create(dir, certFile, keyFile, subject, now)
+	return create(dir, certFile, keyFile, RevocationsPath(dir, name), subject, now)
 }
 
 func exists(path string) (bool, error) {
@@ -100,7 +131,7 @@ func exists(path string) (bool, error) {
 	return false, fmt.Errorf("pki: %w", err)
 }
 
-func create(dir, certFile, keyFile string, subject pkix.Name, now func() time.Time) (*CA, error) {
+func create(dir, certFile, keyFile, revokedFile string, subject pkix.Name, now func() time.Time) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("pki: generate CA key: %w", err)
@@ -144,7 +175,12 @@ func create(dir, certFile, keyFile string, subject pkix.Name, now func() time.Ti
 	if err := writeFile(certFile, certPEM, 0o644); err != nil {
 		return nil, err
 	}
-	return &CA{cert: cert, certPEM: certPEM, key: key, now: now}, nil
+	// A revocation list left behind by an earlier CA of the same name would
+	// name serials this CA never issued; start empty.
+	if err := os.Remove(revokedFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	return newCA(cert, certPEM, key, now, revokedFile)
 }
 
 // writeFile writes data to a temporary file next to path and renames it into
@@ -176,7 +212,7 @@ func writeFile(path string, data []byte, mode fs.FileMode) error {
 	return nil
 }
 
-func load(certFile, keyFile string, now func() time.Time) (*CA, error) {
+func load(certFile, keyFile, revokedFile string, now func() time.Time) (*CA, error) {
 	info, err := os.Stat(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
@@ -215,7 +251,7 @@ func load(certFile, keyFile string, now func() time.Time) (*CA, error) {
 	}
 	// Serve the certificate re-encoded, without any text around the block.
 	canonical := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-	return &CA{cert: cert, certPEM: canonical, key: key, now: now}, nil
+	return newCA(cert, canonical, key, now, revokedFile)
 }
 
 func parseKey(data []byte) (crypto.Signer, error) {
@@ -266,32 +302,51 @@ func (c *CA) Pool() *x509.CertPool {
 	return p
 }
 
+// IssueOption adds to a certificate being issued.
+type IssueOption func(*x509.Certificate)
+
+// WithRevocationURLs makes the certificate name where its status is
+// published: ocspURL in its Authority Information Access extension (OCSP)
+// and crlURL as its CRL distribution point. An empty URL is left out.
+// internal/pkiweb serves both for a CA (see pkiweb.OCSPURL and
+// pkiweb.CRLURL).
+func WithRevocationURLs(ocspURL, crlURL string) IssueOption {
+	return func(tmpl *x509.Certificate) {
+		if ocspURL != "" {
+			tmpl.OCSPServer = []string{ocspURL}
+		}
+		if crlURL != "" {
+			tmpl.CRLDistributionPoints = []string{crlURL}
+		}
+	}
+}
+
 // IssueClient issues a TLS client certificate (extended key usage
 // clientAuth) for pub with the given common name, valid from Backdate before
 // now for validity. It returns the certificate in DER form.
-func (c *CA) IssueClient(pub crypto.PublicKey, commonName string, validity time.Duration) ([]byte, error) {
+func (c *CA) IssueClient(pub crypto.PublicKey, commonName string, validity time.Duration, opts ...IssueOption) ([]byte, error) {
 	if validity <= 0 {
 		return nil, fmt.Errorf("pki: validity must be positive, not %v", validity)
 	}
-	return c.IssueClientUntil(pub, commonName, c.now().Add(validity))
+	return c.IssueClientUntil(pub, commonName, c.now().Add(validity), opts...)
 }
 
 // IssueClientUntil is IssueClient with a fixed end of validity, for
 // certificates that expire at a calendar date (AWS IoT's device certificates
 // all end on 2049-12-31T23:59:59Z).
-func (c *CA) IssueClientUntil(pub crypto.PublicKey, commonName string, notAfter time.Time) ([]byte, error) {
+func (c *CA) IssueClientUntil(pub crypto.PublicKey, commonName string, notAfter time.Time, opts ...IssueOption) ([]byte, error) {
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: commonName},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	return c.issue(tmpl, pub, notAfter)
+	return c.issue(tmpl, pub, notAfter, opts)
 }
 
 // IssueServer issues a TLS server certificate (extended key usage
 // serverAuth) for pub naming dnsNames and ips as subject alternative names,
 // valid from Backdate before now for validity. The first DNS name, if any, is
 // also the common name. It returns the certificate in DER form.
-func (c *CA) IssueServer(pub crypto.PublicKey, dnsNames []string, ips []net.IP, validity time.Duration) ([]byte, error) {
+func (c *CA) IssueServer(pub crypto.PublicKey, dnsNames []string, ips []net.IP, validity time.Duration, opts ...IssueOption) ([]byte, error) {
 	if len(dnsNames) == 0 && len(ips) == 0 {
 		return nil, errors.New("pki: a server certificate needs at least one DNS name or IP address")
 	}
@@ -306,10 +361,13 @@ func (c *CA) IssueServer(pub crypto.PublicKey, dnsNames []string, ips []net.IP, 
 	if validity <= 0 {
 		return nil, fmt.Errorf("pki: validity must be positive, not %v", validity)
 	}
-	return c.issue(tmpl, pub, c.now().Add(validity))
+	return c.issue(tmpl, pub, c.now().Add(validity), opts)
 }
 
-func (c *CA) issue(tmpl *x509.Certificate, pub crypto.PublicKey, notAfter time.Time) ([]byte, error) {
+func (c *CA) issue(tmpl *x509.Certificate, pub crypto.PublicKey, notAfter time.Time, opts []IssueOption) ([]byte, error) {
+	for _, o := range opts {
+		o(tmpl)
+	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	switch pub.(type) {
 	case *rsa.PublicKey:
@@ -319,7 +377,7 @@ func (c *CA) issue(tmpl *x509.Certificate, pub crypto.PublicKey, notAfter time.T
 	default:
 		return nil, fmt.Errorf("pki: unsupported public key type %T", pub)
 	}
-	serial, err := newSerial()
+	serial, err := c.newLeafSerial()
 	if err != nil {
 		return nil, err
 	}
