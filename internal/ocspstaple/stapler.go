@@ -55,13 +55,16 @@ type Target struct {
 
 // key identifies a target: the same leaf verified by another responder is
 // another target.
-type key [2][sha256.Size]byte
+type key [3][sha256.Size]byte
 
 func keyOf(t Target) key {
 	var k key
 	k[0] = sha256.Sum256(t.Leaf.Raw)
+	if t.Issuer != nil {
+		k[1] = sha256.Sum256(t.Issuer.Raw)
+	}
 	if t.Responder != nil {
-		k[1] = sha256.Sum256(t.Responder.Raw)
+		k[2] = sha256.Sum256(t.Responder.Raw)
 	}
 	return k
 }
@@ -128,7 +131,7 @@ type Stapler struct {
 // entry is one target's state. Its fields are guarded by Stapler.mu.
 type entry struct {
 	target Target
-	url    string // "" when the leaf names no usable responder
+	url    string // "" when the target cannot be fetched
 	// staple is the last verified response, nil when there is none;
 	// expires is its nextUpdate.
 	staple   []byte
@@ -166,7 +169,7 @@ func (s *Stapler) Set(targets []Target) {
 	next := make(map[key]*entry, len(targets))
 	added := false
 	for _, t := range targets {
-		if t.Leaf == nil || t.Issuer == nil {
+		if t.Leaf == nil {
 			continue
 		}
 		k := keyOf(t)
@@ -177,10 +180,21 @@ func (s *Stapler) Set(targets []Target) {
 		if _, dup := next[k]; dup {
 			continue
 		}
-		e := &entry{target: t, url: responderURL(t.Leaf)}
-		if e.url == "" {
-			s.logger.Warn("ocsp stapling: the certificate names no http OCSP responder; handshakes go without a staple",
+		e := &entry{target: t}
+		// A target that cannot be fetched stays in the set, so that the
+		// warning is logged once, not at every Set.
+		switch {
+		case t.Issuer == nil:
+			s.logger.Warn("ocsp stapling: the certificate's issuer is not in its chain; handshakes go without a staple",
 				"certificate", t.String())
+		case t.Leaf.Equal(t.Issuer):
+			s.logger.Warn("ocsp stapling: the certificate is self-signed; handshakes go without a staple",
+				"certificate", t.String())
+		default:
+			if e.url = responderURL(t.Leaf); e.url == "" {
+				s.logger.Warn("ocsp stapling: the certificate names no http OCSP responder; handshakes go without a staple",
+					"certificate", t.String())
+			}
 		}
 		next[k] = e
 		added = true

@@ -205,7 +205,8 @@ func TestSetKeepsStaplesOfRemainingTargets(t *testing.T) {
 	// The same leaf verified by another responder is another target.
 	other := f.target
 	other.Responder = f.ca.Certificate()
-	f.stapler.Set([]Target{f.target, other, {Leaf: f.leaf}}) // the last one, without issuer, is ignored
+	noIssuer := Target{Leaf: f.leaf}
+	f.stapler.Set([]Target{noIssuer, f.target, other})
 	if got := f.stapler.Staple(f.target); string(got) != string(kept) {
 		t.Error("Set lost the staple of a target that stayed")
 	}
@@ -221,6 +222,9 @@ func TestSetKeepsStaplesOfRemainingTargets(t *testing.T) {
 	if f.stapler.Staple(other) == nil {
 		t.Error("the new target was not fetched")
 	}
+	if f.stapler.Staple(noIssuer) != nil {
+		t.Error("a staple for a target without issuer")
+	}
 
 	f.stapler.Set(nil)
 	if f.stapler.Staple(f.target) != nil {
@@ -231,20 +235,28 @@ func TestSetKeepsStaplesOfRemainingTargets(t *testing.T) {
 	}
 }
 
-func TestLeafWithoutResponderIsNotFetched(t *testing.T) {
+func TestTargetsThatCannotBeFetched(t *testing.T) {
 	f := newResponderFixture(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, err := f.ca.IssueServer(key.Public(), []string{"plain.example.com"}, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := x509.ParseCertificate(der)
-	target := Target{Leaf: leaf, Issuer: f.ca.Certificate()}
-	f.stapler.Set([]Target{target})
-	if next := f.stapler.refresh(context.Background()); !next.IsZero() {
-		t.Errorf("next refresh %v for a certificate without an OCSP URL", next)
-	}
-	if f.stapler.Staple(target) != nil {
-		t.Error("a staple for a certificate without an OCSP URL")
+	plain, _ := x509.ParseCertificate(der)
+	root := f.ca.Certificate()
+	for name, target := range map[string]Target{
+		"no OCSP URL": {Leaf: plain, Issuer: root},
+		"no issuer":   {Leaf: f.leaf},
+		"self-signed": {Leaf: root, Issuer: root},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f.stapler.Set([]Target{target})
+			if next := f.stapler.refresh(context.Background()); !next.IsZero() {
+				t.Errorf("next refresh %v, want none", next)
+			}
+			if f.stapler.Staple(target) != nil {
+				t.Error("a staple")
+			}
+		})
 	}
 }
