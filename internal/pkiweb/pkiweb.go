@@ -133,7 +133,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, "POST")
 			return
 		}
-		der, err := readPOST(w, r)
+		// The content type is not insisted on: the body must parse as an
+		// OCSP request either way.
+		der, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestSize))
 		if err != nil {
 			if errors.As(err, new(*http.MaxBytesError)) {
 				http.Error(w, "an OCSP request is at most 4 KiB", http.StatusRequestEntityTooLarge)
@@ -164,12 +166,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-}
-
-// readPOST reads an application/ocsp-request body. The content type is not
-// insisted on: the body must parse as an OCSP request either way.
-func readPOST(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestSize))
 }
 
 // decodeGET decodes the last path segment of a GET request: the
