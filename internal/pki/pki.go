@@ -166,6 +166,11 @@ func create(dir, certFile, keyFile, revokedFile string, subject pkix.Name, now f
 		return nil, fmt.Errorf("pki: %w", err)
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	// A revocation list left behind by an earlier CA of the same name would
+	// name serials this CA never issued; start empty.
+	if err := os.Remove(revokedFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
 	// The key goes first: a crash between the two writes leaves a key
 	// without a certificate, which LoadOrCreate reports instead of
 	// silently replacing a CA that may already have issued certificates.
@@ -174,11 +179,6 @@ func create(dir, certFile, keyFile, revokedFile string, subject pkix.Name, now f
 	}
 	if err := writeFile(certFile, certPEM, 0o644); err != nil {
 		return nil, err
-	}
-	// A revocation list left behind by an earlier CA of the same name would
-	// name serials this CA never issued; start empty.
-	if err := os.Remove(revokedFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("pki: %w", err)
 	}
 	return newCA(cert, certPEM, key, now, revokedFile)
 }
