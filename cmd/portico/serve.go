@@ -166,7 +166,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		Source: gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert,
 			managed: newManagedCertificates(serverCA)},
 		Broker:        n.broker,
-		DeviceHandler: iotdata.New(n.broker, logger),
+		DeviceHandler: iotdata.NewDevice(n.broker, logger, authorizeDevicePublish), // as the certificate's policies allow
 		SigV4Handler:  dataAPI,
 		// MQTT over WebSocket is presigned with the API's credentials.
 		Credentials: credentialLookup(n.api.Credentials),

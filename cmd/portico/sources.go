@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -119,12 +120,19 @@ func (s gatewaySource) Devices(ctx context.Context) (gateway.Devices, error) {
 	return deviceAuthenticator{snap}, nil
 }
 
-// deviceAuthenticator adapts the registry snapshot to the gateway.
+// deviceAuthenticator adapts the registry snapshot to the gateway: a
+// certificate's principal carries its policies, things and certificate
+// variables as the snapshot holds them, so authorizing needs no database.
 type deviceAuthenticator struct{ snap *device.Snapshot }
 
-func (a deviceAuthenticator) Authenticate(der []byte, serverName string, now time.Time) (string, error) {
+func (a deviceAuthenticator) Authenticate(der []byte, serverName string, now time.Time) (gateway.Principal, error) {
 	id, err := a.snap.Authenticate(der, serverName, now)
-	return id.ID, err
+	if err != nil {
+		return gateway.Principal{CertificateID: id.ID}, err
+	}
+	return gateway.Principal{CertificateID: id.ID, Authorizer: func(sourceIP netip.Addr, domain string) gateway.Authorizer {
+		return newPolicyAuthorizer(id, sourceIP, domain, time.Now)
+	}}, nil
 }
 
 // inUseBy adapts the endpoint service to ACM's InUseBy question.

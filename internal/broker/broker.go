@@ -4,25 +4,41 @@
 //
 // The broker never accepts sockets itself. A connection reaches it only
 // through Serve, together with the identity the gateway established during the
-// TLS handshake; the single auth hook admits exactly those connections.
+// TLS handshake and the Authorizer that decides, as AWS IoT policies do, what
+// the connection may do: connect with a client ID, publish, retain, subscribe
+// and receive. The single auth hook admits exactly those connections and asks
+// their Authorizer.
 package broker
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// Identity is who the gateway authenticated a connection as.
-type Identity struct {
-	CertificateID string // SHA-256 of the client certificate, hex
-	Domain        string // SNI name the device connected to
+// Authorizer decides what one MQTT connection may do: the AWS IoT policy
+// actions iot:Connect, iot:Publish (with iot:RetainPublish for retained
+// messages), iot:Subscribe and iot:Receive. Implementations must be safe for
+// concurrent use: Receive is asked from the goroutines of publishers.
+//
+// It is an alias of an interface literal so that the gateway can declare the
+// same type without importing this package.
+type Authorizer = interface {
+	// Connect decides iot:Connect for the MQTT client ID, with the CONNECT's
+	// iot:ConnectAttributes ("PersistentConnect", "LastWill"), and binds
+	// the client ID for the connection's later requests.
+	Connect(clientID string, connectAttributes []string) bool
+	// Publish decides iot:Publish on topic and, when retain is set,
+	// iot:RetainPublish as well.
+	Publish(topic string, retain bool) bool
+	// Subscribe decides iot:Subscribe on a topic filter.
+	Subscribe(filter string) bool
+	// Receive decides iot:Receive on a topic, for each message delivered.
+	Receive(topic string) bool
 }
 
 // Options tune the engine. Zero values pick the defaults below.
@@ -47,9 +63,7 @@ const (
 type Broker struct {
 	srv            *mqtt.Server
 	connectTimeout time.Duration
-
-	mu    sync.Mutex
-	conns map[net.Conn]Identity
+	logger         *slog.Logger
 }
 
 // New starts an engine with no listeners.
@@ -73,7 +87,7 @@ func New(opts Options) (*Broker, error) {
 		Logger:                   opts.Logger.With("component", "mqtt"),
 		SysTopicResendInterval:   3600,
 	})
-	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, conns: map[net.Conn]Identity{}}
+	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, logger: opts.Logger}
 	if err := srv.AddHook(&gatewayAuth{broker: b}, nil); err != nil {
 		return nil, err
 	}
@@ -83,72 +97,29 @@ func New(opts Options) (*Broker, error) {
 	return b, nil
 }
 
-// Serve runs one device connection, authenticated by the gateway as the
-// certificate with the given ID on the given domain, until it ends.
-func (b *Broker) Serve(conn net.Conn, certificateID, domain string) error {
-	id := Identity{CertificateID: certificateID, Domain: domain}
-	b.mu.Lock()
-	b.conns[conn] = id
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		delete(b.conns, conn)
-		b.mu.Unlock()
-	}()
+// Serve runs one device connection until it ends. The gateway authenticated
+// it as certificateID (a device certificate's ID, or "sigv4:<access key ID>")
+// through domain; authz decides what it may do, and nil allows everything
+// (the API's own SigV4 credentials).
+func (b *Broker) Serve(conn net.Conn, certificateID, domain string, authz Authorizer) error {
+	s := &session{certificateID: certificateID, domain: domain, authz: authz}
 	// mochi replaces this deadline with the keepalive one once CONNECT arrives.
 	conn.SetDeadline(time.Now().Add(b.connectTimeout))
-	err := b.srv.EstablishConnection("gateway", conn)
-	if errors.Is(err, net.ErrClosed) {
+	err := b.srv.EstablishConnection("gateway", &sessionConn{Conn: conn, s: s})
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, errConnectRefused) {
 		return nil
 	}
 	return err
 }
 
-// Publish delivers a message as if a client had published it.
+// Publish delivers a message as if a client had published it. Each
+// subscriber still gets it only if its Authorizer allows iot:Receive.
 func (b *Broker) Publish(topic string, payload []byte, qos byte, retain bool) error {
 	return b.srv.Publish(topic, payload, retain, qos)
 }
 
 // Close stops the engine and disconnects every client.
 func (b *Broker) Close() error { return b.srv.Close() }
-
-func (b *Broker) identity(conn net.Conn) (Identity, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	id, ok := b.conns[conn]
-	return id, ok
-}
-
-// gatewayAuth admits the connections the gateway handed over, and only those.
-// It is the only auth hook installed: mochi ORs the answers of auth hooks.
-type gatewayAuth struct {
-	mqtt.HookBase
-	broker *Broker
-}
-
-func (h *gatewayAuth) ID() string { return "portico-gateway-auth" }
-
-func (h *gatewayAuth) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
-}
-
-func (h *gatewayAuth) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
-	if cl.Net.Inline {
-		return true
-	}
-	_, ok := h.broker.identity(cl.Net.Conn)
-	return ok
-}
-
-// OnACLCheck allows an authenticated device to publish and subscribe; IoT
-// policies arrive with the device-identity work (README says so).
-func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, _ string, _ bool) bool {
-	if cl.Net.Inline {
-		return true
-	}
-	_, ok := h.broker.identity(cl.Net.Conn)
-	return ok
-}
 
 // Message is a delivered MQTT message, as an in-process subscriber sees it.
 type Message struct {

@@ -24,7 +24,7 @@ var connect311 = []byte{0x10, 0x11, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 
 func serve(b *Broker) (client net.Conn, done chan error) {
 	client, server := net.Pipe()
 	done = make(chan error, 1)
-	go func() { done <- b.Serve(server, "certificate-id", "iot.yourcompany.com") }()
+	go func() { done <- b.Serve(server, "certificate-id", "iot.yourcompany.com", nil) }()
 	return client, done
 }
 

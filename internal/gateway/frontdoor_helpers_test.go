@@ -25,6 +25,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -58,6 +59,11 @@ type fdSource struct {
 	mu      sync.Mutex
 	domains []gateway.Domain
 	devices map[string]bool // DER -> active
+	// policies are the devices' test policies (DER -> policy); a device
+	// without one may do everything.
+	policies map[string]fdPolicy
+	// asked records every authorizer built: "<source IP> <domain>".
+	asked []string
 }
 
 func (s *fdSource) Domains(context.Context) ([]gateway.Domain, error) {
@@ -74,11 +80,30 @@ func (s *fdSource) Domains(context.Context) ([]gateway.Domain, error) {
 func (s *fdSource) Devices(context.Context) (gateway.Devices, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := fdRegistry{}
+	r := fdRegistry{active: map[string]bool{}, policies: map[string]fdPolicy{}, src: s}
 	for k, v := range s.devices {
-		r[k] = v
+		r.active[k] = v
+	}
+	for k, p := range s.policies {
+		r.policies[k] = p.clone() // frozen: a live session sees a change only through a reload
 	}
 	return r, nil
+}
+
+// setPolicy gives the device with DER der a test policy (nil: none).
+func (s *fdSource) setPolicy(der []byte, p fdPolicy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.policies == nil {
+		s.policies = map[string]fdPolicy{}
+	}
+	s.policies[string(der)] = p
+}
+
+func (s *fdSource) authorizersBuilt() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.asked...)
 }
 
 // update changes the domain named name under the lock.
@@ -94,18 +119,95 @@ func (s *fdSource) update(name string, fn func(*gateway.Domain)) {
 	panic("no domain " + name)
 }
 
-type fdRegistry map[string]bool
+type fdRegistry struct {
+	active   map[string]bool
+	policies map[string]fdPolicy
+	src      *fdSource
+}
 
-func (r fdRegistry) Authenticate(der []byte, _ string, _ time.Time) (string, error) {
-	active, ok := r[string(der)]
+func (r fdRegistry) Authenticate(der []byte, _ string, _ time.Time) (gateway.Principal, error) {
+	active, ok := r.active[string(der)]
 	switch {
 	case !ok:
-		return "", errors.New("not registered")
+		return gateway.Principal{}, errors.New("not registered")
 	case !active:
-		return "", errors.New("not active")
+		return gateway.Principal{}, errors.New("not active")
 	}
 	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:]), nil
+	p := gateway.Principal{CertificateID: hex.EncodeToString(sum[:])}
+	if pol, ok := r.policies[string(der)]; ok && pol != nil {
+		p.Authorizer = func(sourceIP netip.Addr, domain string) gateway.Authorizer {
+			r.src.mu.Lock()
+			r.src.asked = append(r.src.asked, sourceIP.String()+" "+domain)
+			r.src.mu.Unlock()
+			return &fdAuthorizer{policy: pol}
+		}
+	}
+	return p, nil
+}
+
+// fdPolicy is a test policy: the names each action ("connect", "publish",
+// "retain", "subscribe", "receive") allows, exactly or, ending in "*", by
+// prefix; "${client}" stands for the connection's client ID.
+type fdPolicy map[string][]string
+
+func (p fdPolicy) clone() fdPolicy {
+	if p == nil {
+		return nil
+	}
+	c := fdPolicy{}
+	for k, v := range p {
+		c[k] = append([]string(nil), v...)
+	}
+	return c
+}
+
+// fdAuthorizer applies an fdPolicy to one connection.
+type fdAuthorizer struct {
+	policy   fdPolicy
+	mu       sync.Mutex
+	clientID string
+}
+
+func (a *fdAuthorizer) allows(action, name string) bool {
+	a.mu.Lock()
+	client := a.clientID
+	a.mu.Unlock()
+	for _, n := range a.policy[action] {
+		if strings.Contains(n, "${client}") {
+			if client == "" {
+				continue // unresolved: the entry does not apply
+			}
+			n = strings.ReplaceAll(n, "${client}", client)
+		}
+		if n == name || (strings.HasSuffix(n, "*") && strings.HasPrefix(name, strings.TrimSuffix(n, "*"))) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *fdAuthorizer) Connect(clientID string, _ []string) bool {
+	a.mu.Lock()
+	a.clientID = clientID
+	a.mu.Unlock()
+	return a.allows("connect", clientID)
+}
+
+func (a *fdAuthorizer) Publish(topic string, retain bool) bool {
+	return a.allows("publish", topic) && (!retain || a.allows("retain", topic))
+}
+func (a *fdAuthorizer) Subscribe(filter string) bool { return a.allows("subscribe", filter) }
+func (a *fdAuthorizer) Receive(topic string) bool    { return a.allows("receive", topic) }
+
+// authorizeDevicePublish is what cmd/portico gives iotdata: the device's
+// authorizer, attached to the request by the gateway.
+func authorizeDevicePublish(r *http.Request, topic string, retain bool) bool {
+	a, ok := gateway.DeviceAuthorizer(r.Context())
+	if !ok {
+		return false
+	}
+	return a == nil || a.Publish(topic, retain)
 }
 
 // logBuffer collects the gateway's log for assertions on refusal reasons.
@@ -173,7 +275,7 @@ func startFront(t *testing.T, opts frontOptions) *front {
 	iotdata.Register(dataAPI, b, logger)
 	cfg := gateway.Config{
 		Source: src, Broker: b, Logger: logger, Region: fdRegion,
-		DeviceHandler: iotdata.New(b, logger), SigV4Handler: dataAPI,
+		DeviceHandler: iotdata.NewDevice(b, logger, authorizeDevicePublish), SigV4Handler: dataAPI,
 		Credentials: func(id string) (string, bool) {
 			if id == fdAccessKey {
 				return fdSecretKey, true

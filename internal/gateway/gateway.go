@@ -24,9 +24,11 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/sigv4"
 )
 
-// MQTTServer runs one authenticated MQTT connection (internal/broker).
+// MQTTServer runs one authenticated MQTT connection (internal/broker):
+// principal is the device certificate's ID or "sigv4:<access key ID>", and
+// authz decides what the connection may do (nil: everything).
 type MQTTServer interface {
-	Serve(conn net.Conn, deviceCertificateID, domain string) error
+	Serve(conn net.Conn, principal, domain string, authz Authorizer) error
 }
 
 // Config configures the gateway.
@@ -90,6 +92,8 @@ type liveConn struct {
 	serverName string
 	device     []byte // DER of the client certificate; nil for SigV4
 	via        capability
+	// authz follows the device's policies across snapshots; nil for SigV4.
+	authz *liveAuthorizer
 }
 
 // New builds the first snapshot.
@@ -169,8 +173,13 @@ func (g *Gateway) closeRefused(s *snapshot) {
 		case !d.allows(lc.via):
 			reason = d.allowedDescription()
 		case lc.device != nil:
-			if _, err := s.devices.Authenticate(lc.device, lc.serverName, g.cfg.Now()); err != nil {
+			p, err := s.devices.Authenticate(lc.device, lc.serverName, g.cfg.Now())
+			if err != nil {
 				reason = err.Error()
+			} else if lc.authz != nil {
+				// The session stays and follows the principal's policies
+				// as this snapshot has them.
+				lc.authz.swap(p)
 			}
 		}
 		if reason != "" {
@@ -384,8 +393,8 @@ func (g *Gateway) serveMQTTX509(conn *tls.Conn, cs tls.ConnectionState) {
 	defer conn.Close()
 	s := g.snap.Load()
 	d := s.lookup(cs.ServerName)
-	id, err := s.deviceFor(cs, g.cfg.Now())
-	if d == nil || !d.Enabled || err != nil || id == "" {
+	p, err := s.deviceFor(cs, g.cfg.Now())
+	if d == nil || !d.Enabled || err != nil || p.CertificateID == "" {
 		return // the snapshot changed during the handshake
 	}
 	switch {
@@ -397,10 +406,18 @@ func (g *Gateway) serveMQTTX509(conn *tls.Conn, cs tls.ConnectionState) {
 		g.refuseMQTT(conn, d, "MQTT with a client certificate is not allowed: "+d.allowedDescription())
 		return
 	}
-	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, device: cs.PeerCertificates[0].Raw, via: capMQTTX509})
+	authz := newLiveAuthorizer(p, remoteIP(conn.RemoteAddr()), d.Name)
+	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, device: cs.PeerCertificates[0].Raw, via: capMQTTX509, authz: authz})
 	defer untrack()
-	if err := g.cfg.Broker.Serve(conn, id, d.Name); err != nil {
-		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "certificate_id", id, "err", err)
+	if cur := g.snap.Load(); cur != s {
+		// A reload ran before the session was tracked: follow it.
+		if p, err = cur.deviceFor(cs, g.cfg.Now()); err != nil {
+			return
+		}
+		authz.swap(p)
+	}
+	if err := g.cfg.Broker.Serve(conn, p.CertificateID, d.Name, authz); err != nil {
+		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "certificate_id", p.CertificateID, "err", err)
 	}
 }
 

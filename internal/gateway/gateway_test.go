@@ -46,15 +46,15 @@ func (s *source) Devices(context.Context) (gateway.Devices, error) {
 // registry maps a certificate's DER to whether it is active.
 type registry map[string]bool
 
-func (r registry) Authenticate(der []byte, _ string, _ time.Time) (string, error) {
+func (r registry) Authenticate(der []byte, _ string, _ time.Time) (gateway.Principal, error) {
 	active, ok := r[string(der)]
 	switch {
 	case !ok:
-		return "", errors.New("not registered")
+		return gateway.Principal{}, errors.New("not registered")
 	case !active:
-		return "", errors.New("not active")
+		return gateway.Principal{}, errors.New("not active")
 	}
-	return "id-" + string(der[:4]), nil
+	return gateway.Principal{CertificateID: "id-" + string(der[:4])}, nil
 }
 
 type env struct {

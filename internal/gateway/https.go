@@ -95,11 +95,15 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case certified && d.allows(capHTTPSX509):
 		// Re-check: the certificate may have been deactivated since the
 		// handshake of this keep-alive connection.
-		if _, err := s.deviceFor(hc.state, g.cfg.Now()); err != nil {
+		p, err := s.deviceFor(hc.state, g.cfg.Now())
+		if err != nil {
 			writeError(w, http.StatusUnauthorized, "UnauthorizedException", err.Error())
 			return
 		}
-		g.cfg.DeviceHandler.ServeHTTP(w, r)
+		// The handler authorizes the publish with the device's policies
+		// (DeviceAuthorizer).
+		authz := p.authorizer(remoteIP(hc.RemoteAddr()), d.Name)
+		g.cfg.DeviceHandler.ServeHTTP(w, r.WithContext(withDeviceAuthorizer(r.Context(), authz)))
 	case certified && d.allows(capHTTPSCustomX509):
 		g.refuseHTTP(w, r, d, http.StatusUnauthorized, "UnauthorizedException",
 			"custom authorizers are not supported yet, so authenticationType CUSTOM_AUTH_X509 admits no request")

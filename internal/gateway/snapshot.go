@@ -44,9 +44,9 @@ type Domain struct {
 // Devices authenticates client certificates against an immutable view of the
 // device registry.
 type Devices interface {
-	// Authenticate returns the certificate ID of a client certificate (its
-	// DER) that may connect now through serverName, or why it may not.
-	Authenticate(der []byte, serverName string, now time.Time) (certificateID string, err error)
+	// Authenticate returns the principal of a client certificate (its DER)
+	// that may connect now through serverName, or why it may not.
+	Authenticate(der []byte, serverName string, now time.Time) (Principal, error)
 }
 
 // Source supplies the state the gateway serves. It is read only when the
@@ -238,10 +238,11 @@ func (s *snapshot) lookup(serverName string) *domainState {
 
 func normalizeName(n string) string { return strings.TrimSuffix(strings.ToLower(n), ".") }
 
-// deviceFor authenticates the client certificate of a connection, if any.
-func (s *snapshot) deviceFor(cs tls.ConnectionState, now time.Time) (id string, err error) {
+// deviceFor authenticates the client certificate of a connection, if any
+// (the zero Principal when there is none).
+func (s *snapshot) deviceFor(cs tls.ConnectionState, now time.Time) (Principal, error) {
 	if len(cs.PeerCertificates) == 0 {
-		return "", nil
+		return Principal{}, nil
 	}
 	return s.devices.Authenticate(cs.PeerCertificates[0].Raw, cs.ServerName, now)
 }

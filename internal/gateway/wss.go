@@ -29,9 +29,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 		return
 	}
 	var (
-		via    capability
-		id     string
-		device []byte
+		via       capability
+		id        string
+		device    []byte
+		principal Principal
 	)
 	switch {
 	case len(hc.state.PeerCertificates) > 0:
@@ -41,10 +42,11 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 			return
 		}
 		var err error
-		if id, err = s.deviceFor(hc.state, g.cfg.Now()); err != nil {
+		if principal, err = s.deviceFor(hc.state, g.cfg.Now()); err != nil {
 			g.refuseHTTP(w, r, d, http.StatusUnauthorized, "UnauthorizedException", err.Error())
 			return
 		}
+		id = principal.CertificateID
 		device = hc.state.PeerCertificates[0].Raw
 	case r.URL.Query().Get("X-Amz-Algorithm") != "" || r.URL.Query().Get("X-Amz-Signature") != "":
 		via = capWSSSigV4
@@ -94,9 +96,28 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 		return // shutting down
 	}
 	defer g.leave(conn)
-	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: hc.state.ServerName, device: device, via: via})
+	// A session signed with SigV4 uses the API's own (administrator)
+	// credentials: it may do everything. A device session follows its
+	// certificate's policies.
+	var authz Authorizer
+	lc := &liveConn{conn: conn, domain: d.Name, serverName: hc.state.ServerName, device: device, via: via}
+	if device != nil {
+		lc.authz = newLiveAuthorizer(principal, remoteIP(hc.RemoteAddr()), d.Name)
+		authz = lc.authz
+	}
+	untrack := g.track(lc)
 	defer untrack()
-	if err := g.cfg.Broker.Serve(conn, id, d.Name); err != nil {
+	if device != nil {
+		if cur := g.snap.Load(); cur != s {
+			// A reload ran before the session was tracked: follow it.
+			p, err := cur.deviceFor(hc.state, g.cfg.Now())
+			if err != nil {
+				return
+			}
+			lc.authz.swap(p)
+		}
+	}
+	if err := g.cfg.Broker.Serve(conn, id, d.Name, authz); err != nil {
 		g.cfg.Logger.Debug("mqtt over websocket session ended", "domain", d.Name, "principal", id, "err", err)
 	}
 }

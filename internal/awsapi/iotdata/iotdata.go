@@ -32,16 +32,28 @@ var codes = awsapi.Codes{
 	fault.Internal:      "InternalFailureException",
 }
 
+// Authorize decides whether the request may publish to topic: iot:Publish,
+// and iot:RetainPublish as well when retain is set.
+type Authorize func(r *http.Request, topic string, retain bool) bool
+
 type handler struct {
-	pub    Publisher
-	logger *slog.Logger
-	mux    *http.ServeMux
+	pub       Publisher
+	logger    *slog.Logger
+	mux       *http.ServeMux
+	authorize Authorize // nil: every authenticated request may publish
 }
 
-// New returns the iot-data handler. Authentication happens before it: SigV4
-// in awsapi, or a client certificate in the gateway.
-func New(pub Publisher, logger *slog.Logger) http.Handler {
-	h := &handler{pub: pub, logger: logger, mux: http.NewServeMux()}
+// New returns the iot-data handler for requests signed with the API's own
+// credentials, which may publish to any topic. Authentication happens before
+// it, in awsapi.
+func New(pub Publisher, logger *slog.Logger) http.Handler { return NewDevice(pub, logger, nil) }
+
+// NewDevice returns the iot-data handler for devices authenticated by a
+// client certificate (in the gateway): authorize decides each publish with
+// the device's policies, and a refused one is answered 403
+// ForbiddenException. A nil authorize allows every publish.
+func NewDevice(pub Publisher, logger *slog.Logger, authorize Authorize) http.Handler {
+	h := &handler{pub: pub, logger: logger, mux: http.NewServeMux(), authorize: authorize}
 	h.mux.HandleFunc("POST /topics/{topic}", h.publish)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		op := r.Method + " " + r.URL.Path
@@ -86,6 +98,17 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		retain = b
+	}
+	if h.authorize != nil && !h.authorize(r, topic, retain) {
+		action := "iot:Publish"
+		if retain {
+			action = "iot:Publish and iot:RetainPublish"
+		}
+		h.logger.Info("https publish refused: not authorized", "topic", topic, "retain", retain, "remote", r.RemoteAddr,
+			"reason", "the policies do not allow "+action)
+		awsapi.WriteError(w, awsapi.RestJSON, awsapi.RequestID(w), awsapi.ErrorBody{Status: http.StatusForbidden,
+			Code: "ForbiddenException", Message: "Not authorized to publish to topic " + topic + " (" + action + ")"})
+		return
 	}
 	payload, err := io.ReadAll(io.LimitReader(r.Body, MaxPayloadBytes+1))
 	if err != nil {

@@ -3,6 +3,9 @@ package iotdata_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +71,39 @@ func TestPublishRefusesBadInput(t *testing.T) {
 		if !errors.As(err, &ae) || ae.ErrorCode() != c.code {
 			t.Errorf("%s: err = %v, want %s", c.name, err, c.code)
 		}
+	}
+}
+
+// TestDevicePublishIsAuthorized: NewDevice asks authorize for each publish,
+// with the retain flag, and answers a refusal 403 ForbiddenException.
+func TestDevicePublishIsAuthorized(t *testing.T) {
+	b, err := broker.New(broker.Options{Logger: apitest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	var asked []string
+	h := iotdata.NewDevice(b, apitest.Logger(), func(_ *http.Request, topic string, retain bool) bool {
+		asked = append(asked, fmt.Sprintf("%s %v", topic, retain))
+		return topic == "allowed" && !retain
+	})
+	for _, c := range []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{"/topics/allowed?qos=1", 200, ""},
+		{"/topics/allowed?qos=1&retain=true", 403, "ForbiddenException"},
+		{"/topics/a%2Fb", 403, "ForbiddenException"},
+		{"/topics/a%2F%23", 400, "InvalidRequestException"}, // invalid before authorized
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, c.path, strings.NewReader("x")))
+		if rec.Code != c.status || rec.Header().Get("X-Amzn-ErrorType") != c.code {
+			t.Errorf("%s: %d %s %s, want %d %s", c.path, rec.Code, rec.Header().Get("X-Amzn-ErrorType"), rec.Body, c.status, c.code)
+		}
+	}
+	if want := []string{"allowed false", "allowed true", "a/b false"}; fmt.Sprint(asked) != fmt.Sprint(want) {
+		t.Fatalf("asked %v, want %v", asked, want)
 	}
 }

@@ -1,0 +1,291 @@
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// session is what the gateway established about one connection.
+type session struct {
+	certificateID string
+	domain        string
+	authz         Authorizer // nil: everything allowed
+
+	// subscribing holds the addresses of the topic filters of the SUBSCRIBE
+	// being processed (see OnSubscribe), so that OnACLCheck tells a
+	// subscription's check from a delivery's.
+	subscribing atomic.Pointer[[]*byte]
+}
+
+// sessionConn carries the session to the hooks: mochi keeps it as the
+// client's net.Conn.
+type sessionConn struct {
+	net.Conn
+	s *session
+}
+
+func sessionOf(cl *mqtt.Client) *session {
+	if sc, ok := cl.Net.Conn.(*sessionConn); ok {
+		return sc.s
+	}
+	return nil
+}
+
+// errConnectRefused ends a connection whose CONNECT was answered "not
+// authorized"; Serve reports it as a normal end.
+var errConnectRefused = errors.New("broker: CONNECT not authorized")
+
+// sysPrefix starts the topics mochi reserves for itself ($SYS/broker/...).
+// Devices can neither publish to them (mochi drops such publishes) nor
+// subscribe to or receive them, whatever their policies allow.
+const sysPrefix = "$SYS"
+
+func reserved(topic string) bool {
+	return len(topic) >= len(sysPrefix) && strings.EqualFold(topic[:len(sysPrefix)], sysPrefix)
+}
+
+// refusedTopic is where a refused publish or will goes: a $SYS topic, which
+// mochi drops for clients and no device may receive.
+const refusedTopic = sysPrefix + "/portico/refused"
+
+// gatewayAuth admits the connections the gateway handed over, and only those,
+// and enforces their Authorizer. It is the only auth hook installed: mochi
+// ORs the answers of auth hooks.
+type gatewayAuth struct {
+	mqtt.HookBase
+	broker *Broker
+}
+
+func (h *gatewayAuth) ID() string { return "portico-gateway-auth" }
+
+func (h *gatewayAuth) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead,
+		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnWill,
+	}, []byte{b})
+}
+
+// OnConnect decides iot:Connect. mochi calls it after validating the
+// CONNECT and before OnConnectAuthenticate; a refusal is answered here with
+// CONNACK "not authorized" (3.1.1 return code 5, MQTT 5 reason 0x87), since
+// mochi's own refusal says "bad user name or password" in MQTT 5.
+func (h *gatewayAuth) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if cl.Net.Inline {
+		return nil
+	}
+	s := sessionOf(cl)
+	if s == nil || s.authz == nil {
+		return nil // unknown connections are refused by OnConnectAuthenticate
+	}
+	if s.authz.Connect(cl.ID, connectAttributes(cl, pk)) {
+		return nil
+	}
+	h.broker.logger.Info("mqtt connection refused: CONNACK not authorized", "reason", "the policies do not allow iot:Connect",
+		"client_id", cl.ID, "certificate_id", s.certificateID, "domain", s.domain, "remote", cl.Net.Remote)
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: packets.Err3NotAuthorized.Code}
+	if cl.Properties.ProtocolVersion == 5 {
+		ack.ReasonCode = packets.ErrNotAuthorized.Code
+		ack.Properties.ReasonString = packets.ErrNotAuthorized.Reason
+	}
+	cl.WritePacket(ack)
+	return errConnectRefused
+}
+
+// connectAttributes are the CONNECT's iot:ConnectAttributes values.
+func connectAttributes(cl *mqtt.Client, pk packets.Packet) []string {
+	var attrs []string
+	persistent := !pk.Connect.Clean
+	if cl.Properties.ProtocolVersion == 5 {
+		persistent = pk.Properties.SessionExpiryInterval > 0
+	}
+	if persistent {
+		attrs = append(attrs, "PersistentConnect")
+	}
+	if pk.Connect.WillFlag {
+		attrs = append(attrs, "LastWill")
+	}
+	return attrs
+}
+
+func (h *gatewayAuth) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	return cl.Net.Inline || sessionOf(cl) != nil
+}
+
+// OnPacketRead decides a device's PUBLISH before mochi processes it, with
+// what OnACLCheck is not told: the retain flag, the QoS, and the topic behind
+// a topic alias. A refused publish is answered as AWS IoT does: MQTT 5 QoS 1
+// and 2 get PUBACK or PUBREC with reason 0x87 and the connection stays;
+// otherwise (MQTT 3.1.1, and MQTT 5 QoS 0, which has no acknowledgement) the
+// client is disconnected, in MQTT 5 with DISCONNECT 0x87.
+func (h *gatewayAuth) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+		return pk, nil
+	}
+	s := sessionOf(cl)
+	if s == nil || pk.PublishValidate(h.broker.srv.Options.Capabilities.TopicAliasMaximum) != packets.CodeSuccess {
+		return pk, nil // a protocol error: mochi answers it
+	}
+	topic := pk.TopicName
+	aliased := topic == "" && pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0
+	if aliased {
+		// Set with an empty topic returns the topic the alias stands for,
+		// as processPublish would.
+		topic = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, "")
+		if topic == "" {
+			return pk, nil // an unknown alias: mochi's validation answers it
+		}
+	}
+	if !reserved(topic) && (s.authz == nil || s.authz.Publish(topic, pk.FixedHeader.Retain)) {
+		if aliased {
+			// The ACL check in processPublish runs before the alias is
+			// resolved; give it the topic.
+			pk.TopicName = topic
+		}
+		return pk, nil
+	}
+	action := "iot:Publish"
+	if pk.FixedHeader.Retain {
+		action = "iot:Publish and iot:RetainPublish"
+	}
+	attrs := []any{"topic", topic, "qos", pk.FixedHeader.Qos, "retain", pk.FixedHeader.Retain, "client_id", cl.ID,
+		"certificate_id", s.certificateID, "protocol_version", cl.Properties.ProtocolVersion}
+	if reserved(topic) {
+		action = "nothing on " + sysPrefix + " topics, which are reserved"
+	}
+	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+		h.broker.logger.Info("mqtt publish refused: not authorized", append(attrs, "reason", "the policies do not allow "+action)...)
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID,
+			ReasonCode: packets.ErrNotAuthorized.Code, Properties: packets.Properties{ReasonString: packets.ErrNotAuthorized.Reason}}
+		if pk.FixedHeader.Qos == 2 {
+			ack.FixedHeader.Type = packets.Pubrec
+		}
+		if err := cl.WritePacket(ack); err != nil {
+			return pk, packets.ErrRejectPacket
+		}
+		// mochi drops publishes to $SYS topics without an answer: the packet
+		// goes no further.
+		pk.TopicName = refusedTopic
+		pk.Properties.TopicAliasFlag, pk.Properties.TopicAlias = false, 0
+		pk.Payload = nil
+		return pk, nil
+	}
+	h.broker.logger.Info("mqtt publish refused: disconnecting the client", append(attrs, "reason", "the policies do not allow "+action)...)
+	if cl.Properties.ProtocolVersion == 5 {
+		h.broker.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+	}
+	// Rejecting the packet ends the client's read loop: mochi closes the
+	// connection and sends the client's will, as AWS does after AUTH_ERROR.
+	return pk, packets.ErrRejectPacket
+}
+
+// OnACLCheck is asked by mochi for a PUBLISH (write), for each topic filter of
+// a SUBSCRIBE and for each message delivered to a subscriber (both read).
+// OnSubscribe marks the filters of the SUBSCRIBE being processed by the
+// address of their bytes, which no topic of a delivered message shares: that
+// tells iot:Subscribe from iot:Receive.
+func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	s := sessionOf(cl)
+	if s == nil {
+		return false
+	}
+	if reserved(topic) {
+		return false
+	}
+	if s.authz == nil {
+		return true
+	}
+	if write {
+		// OnPacketRead decided the publish already, retain included; this
+		// is the same question, answered from the Authorizer's cache.
+		return s.authz.Publish(topic, false)
+	}
+	if s.isSubscribing(topic) {
+		if s.authz.Subscribe(topic) {
+			return true
+		}
+		h.broker.logger.Info("mqtt subscription refused: not authorized", "filter", topic, "reason", "the policies do not allow iot:Subscribe",
+			"client_id", cl.ID, "certificate_id", s.certificateID, "protocol_version", cl.Properties.ProtocolVersion)
+		return false
+	}
+	if s.authz.Receive(topic) {
+		return true
+	}
+	h.broker.logger.Debug("mqtt message not delivered: iot:Receive not allowed", "topic", topic, "client_id", cl.ID, "certificate_id", s.certificateID)
+	return false
+}
+
+// OnSubscribe gives each topic filter of a SUBSCRIBE its own copy, and
+// records the copies' addresses until OnSubscribed.
+func (h *gatewayAuth) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if cl.Net.Inline {
+		return pk
+	}
+	s := sessionOf(cl)
+	if s == nil || s.authz == nil {
+		return pk
+	}
+	filters := make(packets.Subscriptions, len(pk.Filters))
+	copy(filters, pk.Filters)
+	addrs := make([]*byte, 0, len(filters))
+	for i := range filters {
+		if filters[i].Filter == "" {
+			continue
+		}
+		filters[i].Filter = strings.Clone(filters[i].Filter)
+		addrs = append(addrs, unsafe.StringData(filters[i].Filter))
+	}
+	pk.Filters = filters
+	s.subscribing.Store(&addrs)
+	return pk
+}
+
+// OnSubscribed ends what OnSubscribe began.
+func (h *gatewayAuth) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) {
+	if s := sessionOf(cl); s != nil {
+		s.subscribing.Store(nil)
+	}
+}
+
+// isSubscribing reports whether topic is one of the filters OnSubscribe
+// copied: the same bytes, not merely the same text.
+func (s *session) isSubscribing(topic string) bool {
+	addrs := s.subscribing.Load()
+	if addrs == nil || topic == "" {
+		return false
+	}
+	p := unsafe.StringData(topic)
+	for _, a := range *addrs {
+		if a == p {
+			return true
+		}
+	}
+	return false
+}
+
+// OnWill decides the will message when mochi is about to publish it: it needs
+// iot:Publish on its topic, and iot:RetainPublish when retained, when it is
+// sent. mochi publishes wills without an ACL check; a refused will is sent to
+// a $SYS topic no device receives.
+func (h *gatewayAuth) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	s := sessionOf(cl)
+	if s == nil || cl.Net.Inline {
+		return will, nil
+	}
+	if !reserved(will.TopicName) && (s.authz == nil || s.authz.Publish(will.TopicName, will.Retain)) {
+		return will, nil
+	}
+	h.broker.logger.Info("mqtt will not published: not authorized", "topic", will.TopicName, "retain", will.Retain,
+		"client_id", cl.ID, "certificate_id", s.certificateID)
+	will.TopicName, will.Retain, will.Payload = refusedTopic, false, nil
+	return will, nil
+}
