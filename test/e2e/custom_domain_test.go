@@ -184,8 +184,34 @@ func TestCustomDomainGuide(t *testing.T) {
 	own := ca.Client(t, "sensor-2")
 	ownCert := writeFile(t, dir, "own-cert.pem", own.CertPEM)
 	ownKey := writeFile(t, dir, "own-key.pem", own.KeyPEM)
-	var registered struct{ CertificateId string }
+	var registered struct{ CertificateId, CertificateArn string }
 	ns.aws(t, &registered, "iot", "register-certificate-without-ca", "--certificate-pem", "file://"+ownCert, "--status", "ACTIVE")
+
+	// Devices need a policy, as on AWS: one that lets sub-* and pub-* clients
+	// publish and receive the guide's topic and subscribe to test/...,
+	// attached to both device certificates.
+	policyDoc := writeFile(t, dir, "device-policy.json", []byte(`{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow", "Action": "iot:Connect",
+     "Resource": ["arn:aws:iot:us-east-1:123456789012:client/sub-*", "arn:aws:iot:us-east-1:123456789012:client/pub-*"]},
+    {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": "arn:aws:iot:us-east-1:123456789012:topic/`+topic+`"},
+    {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": "arn:aws:iot:us-east-1:123456789012:topicfilter/test/*"}
+  ]
+}`))
+	var policy struct{ PolicyName, PolicyArn, PolicyVersionId string }
+	ns.aws(t, &policy, "iot", "create-policy", "--policy-name", "CustomDomainDevice", "--policy-document", "file://"+policyDoc)
+	if policy.PolicyArn != "arn:aws:iot:us-east-1:123456789012:policy/CustomDomainDevice" || policy.PolicyVersionId != "1" {
+		t.Fatalf("create-policy = %+v", policy)
+	}
+	for _, arn := range []string{keys.CertificateArn, registered.CertificateArn} {
+		ns.aws(t, nil, "iot", "attach-policy", "--policy-name", "CustomDomainDevice", "--target", arn)
+	}
+	var attached struct{ Policies []struct{ PolicyName string } }
+	ns.aws(t, &attached, "iot", "list-attached-policies", "--target", keys.CertificateArn)
+	if len(attached.Policies) != 1 || attached.Policies[0].PolicyName != "CustomDomainDevice" {
+		t.Fatalf("list-attached-policies = %+v", attached)
+	}
 
 	tlsArgs := func(cert, key string) []string {
 		return []string{"--host", domain, "--port", "8883", "--cafile", caPEM, "--cert", cert, "--key", key}
@@ -201,6 +227,46 @@ func TestCustomDomainGuide(t *testing.T) {
 	want := ns.ok(t, "openssl", "x509", "-in", serverCert, "-noout", "-fingerprint", "-sha256")
 	if strings.TrimSpace(served) != strings.TrimSpace(want) {
 		t.Fatalf("served certificate %q, imported %q", served, want)
+	}
+
+	// What the policy does not allow is refused (issue 6). A client ID the
+	// policy does not name gets CONNACK "not authorized".
+	if r := ns.run("mosquitto_pub", append(tlsArgs(deviceCert, deviceKey), "-t", topic, "-m", "intruder", "-i", "intruder")...); r.err == nil ||
+		!strings.Contains(r.stderr+r.stdout, "not authorised") {
+		t.Fatalf("a client ID the policy does not allow connected:\n%s", r)
+	}
+	// A filter it does not name is refused in the SUBACK (0x80); test/# is
+	// granted.
+	wide := ns.startBackground(t, "mosquitto_sub", append(tlsArgs(deviceCert, deviceKey), "-t", "test/#", "-t", "other/topic", "-d", "-i", "sub-wide")...)
+	wide.waitFor(t, "Subscribed", 15*time.Second)
+	if !strings.Contains(wide.out.String(), "Subscribed (mid: 1): 0, 128") {
+		t.Fatalf("SUBACK for an allowed and a refused filter:\n%s", wide.out.String())
+	}
+	// A topic it may not publish to: the MQTT 3.1.1 client is disconnected
+	// and the message goes nowhere.
+	if r := ns.run("mosquitto_pub", append(tlsArgs(deviceCert, deviceKey), "-t", "test/forbidden", "-m", "from-a-device", "-q", "1", "-i", "pub-forbidden")...); r.err == nil {
+		t.Fatalf("published to a topic the policy does not allow:\n%s", r)
+	}
+	// A topic it may not receive, though its subscription test/# matches:
+	// the message (published with the API's credentials) is not delivered.
+	ns.aws(t, nil, "iot-data", "publish", "--endpoint-url", "https://"+domain+":8443", "--ca-bundle", caPEM,
+		"--topic", "test/forbidden", "--payload", "from-the-api")
+	ns.ok(t, "mosquitto_pub", append(tlsArgs(deviceCert, deviceKey), "-t", topic, "-m", "after-forbidden", "-q", "1", "-i", "pub-after")...)
+	wide.waitFor(t, "after-forbidden", 10*time.Second)
+	sub.waitFor(t, "after-forbidden", 10*time.Second)
+	for _, b := range []*background{wide, sub} {
+		if out := b.out.String(); strings.Contains(out, "'test/forbidden'") || strings.Contains(out, "from-a-device") || strings.Contains(out, "from-the-api") {
+			t.Fatalf("a subscriber received what its policy does not allow:\n%s", out)
+		}
+	}
+	// HTTPS publish with a certificate needs iot:Publish too.
+	if r := ns.run("curl", "-sS", "--cacert", caPEM, "--cert", deviceCert, "--key", deviceKey, "-X", "POST", "--data", "x", "-w", "\n%{http_code}",
+		"https://"+domain+":8443/topics/test%2Fforbidden?qos=1"); r.err != nil || !strings.HasSuffix(strings.TrimSpace(r.stdout), "403") ||
+		!strings.Contains(r.stdout, "ForbiddenException") {
+		t.Fatalf("HTTPS publish to a topic the policy does not allow:\n%s", r)
+	}
+	if !strings.Contains(p.out.String(), `msg="mqtt publish refused: disconnecting the client" topic=test/forbidden`) {
+		t.Fatalf("the refused publish is not in Portico's log:\n%s", p.out.String())
 	}
 
 	// Unknown and inactive device certificates are refused.

@@ -77,12 +77,19 @@ func TestFrontDoor(t *testing.T) {
 	waitInsync(t, ns, change.ChangeInfo.Id)
 
 	var keys struct {
-		CertificatePem string
-		KeyPair        struct{ PrivateKey string }
+		CertificateArn, CertificatePem string
+		KeyPair                        struct{ PrivateKey string }
 	}
 	ns.aws(t, &keys, "iot", "create-keys-and-certificate", "--set-as-active")
 	deviceCert := writeFile(t, dir, "device-cert.pem", []byte(keys.CertificatePem))
 	deviceKey := writeFile(t, dir, "device-key.pem", []byte(keys.KeyPair.PrivateKey))
+	// The device's policy: its client IDs, and the test's two topics.
+	const arn = "arn:aws:iot:us-east-1:123456789012:"
+	ns.aws(t, nil, "iot", "create-policy", "--policy-name", "FrontDoorDevice", "--policy-document", `{"Version":"2012-10-17","Statement":[`+
+		`{"Effect":"Allow","Action":"iot:Connect","Resource":["`+arn+`client/front-*","`+arn+`client/mo-*","`+arn+`client/managed-*"]},`+
+		`{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":["`+arn+`topic/`+frontTopic+`","`+arn+`topic/`+curlTopic+`"]},`+
+		`{"Effect":"Allow","Action":"iot:Subscribe","Resource":["`+arn+`topicfilter/`+frontTopic+`","`+arn+`topicfilter/`+curlTopic+`"]}]}`)
+	ns.aws(t, nil, "iot", "attach-policy", "--policy-name", "FrontDoorDevice", "--target", keys.CertificateArn)
 	mqttArgs := func(host, port, alpn string) []string {
 		args := []string{"--host", host, "--port", port, "--cafile", caPEM, "--cert", deviceCert, "--key", deviceKey}
 		if alpn != "" {
@@ -110,6 +117,19 @@ func TestFrontDoor(t *testing.T) {
 		t.Fatalf("HTTPS publish with ALPN x-amzn-http-ca:\n%s", out)
 	}
 	sub.waitFor(t, body, 10*time.Second)
+
+	// The policy holds on 443 too: a client ID it does not name, and an
+	// HTTPS publish to a topic it does not name, are refused.
+	if r := ns.run("mosquitto_pub", append(mqttArgs(frontDomain, "443", "x-amzn-mqtt-ca"), "-t", frontTopic, "-m", "x", "-i", "stranger-1")...); r.err == nil ||
+		!strings.Contains(r.stderr+r.stdout, "not authorised") {
+		t.Fatalf("a client ID the policy does not allow, on 443:\n%s", r)
+	}
+	forbidden := writeFile(t, dir, "forbidden.http", []byte(fmt.Sprintf("POST /topics/test%%2Fforbidden?qos=1 HTTP/1.1\r\nHost: %s\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx", frontDomain)))
+	out = ns.ok(t, "sh", "-c", "openssl s_client -quiet -connect "+frontDomain+":443 -servername "+frontDomain+" -alpn x-amzn-http-ca -cert "+deviceCert+
+		" -key "+deviceKey+" -CAfile "+caPEM+" < "+forbidden)
+	if !strings.HasPrefix(out, "HTTP/1.1 403") || !strings.Contains(out, "ForbiddenException") {
+		t.Fatalf("HTTPS publish with ALPN x-amzn-http-ca to a topic the policy does not allow:\n%s", out)
+	}
 
 	// HTTPS with SigV4 on 443 (no ALPN, or http/1.1): the aws CLI and curl.
 	ns.aws(t, nil, "iot-data", "publish", "--endpoint-url", "https://"+frontDomain+":443", "--ca-bundle", caPEM,
@@ -174,6 +194,19 @@ func TestFrontDoor(t *testing.T) {
 	ns.ok(t, "mosquitto_pub", "--host", managed.DomainName, "--port", "443", "--tls-alpn", "x-amzn-mqtt-ca", "--cafile", serverCA,
 		"--cert", deviceCert, "--key", deviceKey, "-t", frontTopic, "-m", "aws-managed-443", "-i", "managed-1")
 	sub.waitFor(t, "aws-managed-443", 10*time.Second)
+
+	// A policy change applies to a connected device at once: detached, the
+	// subscriber receives nothing more; attached again, it receives again.
+	ns.aws(t, nil, "iot", "detach-policy", "--policy-name", "FrontDoorDevice", "--target", keys.CertificateArn)
+	ns.aws(t, nil, "iot-data", "publish", "--endpoint-url", "https://"+frontDomain+":443", "--ca-bundle", caPEM,
+		"--topic", frontTopic, "--payload", "while-detached")
+	ns.aws(t, nil, "iot", "attach-policy", "--policy-name", "FrontDoorDevice", "--target", keys.CertificateArn)
+	ns.aws(t, nil, "iot-data", "publish", "--endpoint-url", "https://"+frontDomain+":443", "--ca-bundle", caPEM,
+		"--topic", frontTopic, "--payload", "attached-again")
+	sub.waitFor(t, "attached-again", 10*time.Second)
+	if strings.Contains(sub.out.String(), "while-detached") {
+		t.Fatalf("the subscriber received a message while its policy was detached:\n%s", sub.out.String())
+	}
 
 	// Disabling the domain closes the session on 443 too.
 	ns.aws(t, nil, "iot", "update-domain-configuration", "--domain-configuration-name", "FrontDoor", "--domain-configuration-status", "DISABLED")
