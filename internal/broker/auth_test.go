@@ -619,3 +619,24 @@ func TestDecisionsFollowTheAuthorizer(t *testing.T) {
 		t.Fatalf("publish after iot:Publish was withdrawn: %+v", resp)
 	}
 }
+
+// A client disconnected for a refused publish is gone unexpectedly: its will
+// is sent (AWS's AUTH_ERROR disconnect sends the will too).
+func TestWillAfterRefusedPublish(t *testing.T) {
+	s := startServer(t)
+	sub, _, err := s.v3(t, everything(), "will-watch", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got := subscribe3(t, sub, "will/#")
+	pub, lost, err := s.v3(t, allow("connect", "*", "publish", "will/*"), "refused-publisher",
+		func(o *mqtt3.ClientOptions) { o.SetWill("will/refused-publisher", "gone", 0, false) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Publish("elsewhere", 1, false, "x")
+	if !closedWithin(lost, 5*time.Second) {
+		t.Fatal("not disconnected")
+	}
+	expect(t, got, "will/refused-publisher gone")
+}
