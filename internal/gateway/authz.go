@@ -55,16 +55,21 @@ func remoteIP(a net.Addr) netip.Addr {
 }
 
 // liveAuthorizer is the Authorizer of one MQTT session. When the registry
-// snapshot changes, the gateway swaps in the principal's new authorizer
-// (with the client ID bound again), so a live session follows policy,
-// attachment and certificate changes without reconnecting. iot:Connect is
-// decided once, on CONNECT, as AWS does.
+// snapshot changes, the gateway hands it the principal as the new snapshot
+// sees it, and the session's next request uses that principal's authorizer
+// (with the client ID bound again): a live session follows policy,
+// attachment and certificate changes without reconnecting. The new
+// authorizer is built on the session's next request rather than during the
+// reload, which visits every live session. iot:Connect is decided once, on
+// CONNECT, as AWS does.
 type liveAuthorizer struct {
 	sourceIP netip.Addr
 	domain   string
-	cur      atomic.Pointer[authorizerBox] // nil box or nil a: everything allowed
+	cur      atomic.Pointer[authorizerBox] // a nil a: everything allowed
+	stale    atomic.Bool                   // pending is set
 
-	mu        sync.Mutex // serializes Connect and swap
+	mu        sync.Mutex
+	pending   *Principal
 	connected bool
 	clientID  string
 	attrs     []string
@@ -78,24 +83,42 @@ func newLiveAuthorizer(p Principal, sourceIP netip.Addr, domain string) *liveAut
 	return l
 }
 
-func (l *liveAuthorizer) current() Authorizer { return l.cur.Load().a }
-
-// swap installs the authorizer of the principal as the new snapshot sees it.
+// swap hands the session the principal as a new snapshot sees it.
 func (l *liveAuthorizer) swap(p Principal) {
-	a := p.authorizer(l.sourceIP, l.domain)
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if a != nil && l.connected {
-		a.Connect(l.clientID, l.attrs) // binds the client ID; the session is connected already
+	l.pending = &p
+	l.stale.Store(true)
+	l.mu.Unlock()
+}
+
+// applyLocked installs the pending principal's authorizer; l.mu is held.
+func (l *liveAuthorizer) applyLocked() {
+	if l.pending != nil {
+		a := l.pending.authorizer(l.sourceIP, l.domain)
+		if a != nil && l.connected {
+			a.Connect(l.clientID, l.attrs) // binds the client ID; the session is connected already
+		}
+		l.cur.Store(&authorizerBox{a: a})
+		l.pending = nil
 	}
-	l.cur.Store(&authorizerBox{a: a})
+	l.stale.Store(false)
+}
+
+func (l *liveAuthorizer) current() Authorizer {
+	if l.stale.Load() {
+		l.mu.Lock()
+		l.applyLocked()
+		l.mu.Unlock()
+	}
+	return l.cur.Load().a
 }
 
 func (l *liveAuthorizer) Connect(clientID string, attrs []string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.applyLocked()
 	l.connected, l.clientID, l.attrs = true, clientID, attrs
-	a := l.current()
+	a := l.cur.Load().a
 	return a == nil || a.Connect(clientID, attrs)
 }
 
