@@ -95,3 +95,37 @@ func FuzzFirstPackets(f *testing.F) {
 		}
 	})
 }
+
+// refuseAll lets any client ID connect and refuses everything else.
+type refuseAll struct{}
+
+func (refuseAll) Connect(string, []string) bool { return true }
+func (refuseAll) Publish(string, bool) bool     { return false }
+func (refuseAll) Subscribe(string) bool         { return false }
+func (refuseAll) Receive(string) bool           { return false }
+
+// FuzzFirstPacketsRefused sends arbitrary bytes through the refusal paths
+// of the auth hooks (publishes, subscriptions, wills).
+func FuzzFirstPacketsRefused(f *testing.F) {
+	f.Add(connect311)
+	f.Add(append(append([]byte{}, connect311...), 0x82, 0x0b, 0x00, 0x01, 0x00, 0x06, 't', 'e', 's', 't', '/', '#', 0x01))
+	f.Add(append(append([]byte{}, connect311...), 0x32, 0x0c, 0x00, 0x06, 't', 'e', 's', 't', '/', 'a', 0x00, 0x01, 'h', 'i'))
+	// MQTT 5 CONNECT, then PUBLISH QoS 1 with topic alias 1 and an empty topic.
+	f.Add([]byte{0x10, 0x10, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x1e, 0x00, 0x00, 0x03, 'd', 'e', 'v',
+		0x32, 0x08, 0x00, 0x00, 0x00, 0x01, 0x03, 0x23, 0x00, 0x01})
+	b := newBroker(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		client, server := net.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- b.Serve(server, "certificate-id", "iot.yourcompany.com", refuseAll{}) }()
+		client.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		go io.Copy(io.Discard, client)
+		client.Write(data)
+		client.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve did not return")
+		}
+	})
+}
