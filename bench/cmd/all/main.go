@@ -1,0 +1,257 @@
+// Command all runs every benchmark scenario and rewrites docs/benchmarks.md
+// with the machine, the exact commands, the medians, the ratios and what
+// bounds the numbers. Run it from the repository root:
+//
+//	go run ./bench/cmd/all
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/portico-iot/portico/bench/internal/child"
+	"github.com/portico-iot/portico/bench/internal/cpuprof"
+	"github.com/portico-iot/portico/bench/internal/handshake"
+	"github.com/portico-iot/portico/bench/internal/machine"
+	"github.com/portico-iot/portico/bench/internal/rotation"
+	"github.com/portico-iot/portico/bench/internal/stats"
+)
+
+const microCommand = "go test -run '^$' -bench . -benchmem ./internal/gateway/"
+
+func main() {
+	child.Main()
+	out := flag.String("out", "docs/benchmarks.md", "report to rewrite")
+	quick := flag.Bool("quick", false, "short runs, to check the harness (the report says so)")
+	fleets := flag.String("fleets", "2000,18000", "rotation scenario fleet sizes")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *out, *quick, *fleets); err != nil {
+		fmt.Fprintln(os.Stderr, "all:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out string, quick bool, fleets string) error {
+	if _, err := os.Stat("go.mod"); err != nil {
+		return fmt.Errorf("run from the repository root: %w", err)
+	}
+	start := time.Now()
+	info := machine.Describe()
+	before := machine.Uptime()
+
+	ho := handshake.Defaults()
+	ho.Sides = []string{handshake.SidePortico, handshake.SideBare, handshake.SideBareSNI}
+	ho.Runs = 6
+	if quick {
+		ho.Runs, ho.Duration, ho.Warmup = 2, time.Second, 500*time.Millisecond
+	}
+	hs, err := handshake.Execute(ctx, ho)
+	if err != nil {
+		return err
+	}
+
+	var rots []*rotation.Result
+	for _, f := range strings.Split(fleets, ",") {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(f), "%d", &n); err != nil {
+			return fmt.Errorf("-fleets: %w", err)
+		}
+		ro := rotation.Defaults()
+		ro.Fleet = n
+		if quick {
+			ro.Rotations = 2
+		}
+		r, err := rotation.Execute(ctx, ro)
+		if err != nil {
+			return err
+		}
+		rots = append(rots, r)
+	}
+
+	micro, err := microbenchmarks(ctx, quick)
+	if err != nil {
+		return err
+	}
+	after := machine.Uptime()
+	doc := render(info, before, after, time.Since(start), quick, hs, rots, micro)
+	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "all: wrote %s in %v\n", out, time.Since(start).Round(time.Second))
+	return nil
+}
+
+func microbenchmarks(ctx context.Context, quick bool) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem"}
+	if quick {
+		args = append(args, "-benchtime=1x")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./internal/gateway/")...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("micro-benchmarks: %w\n%s", err, b)
+	}
+	var keep []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "cpu:") {
+			keep = append(keep, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	return strings.Join(keep, "\n"), nil
+}
+
+func render(info machine.Info, before, after string, took time.Duration, quick bool, hs *handshake.Result, rots []*rotation.Result, micro string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Benchmarks\n\n")
+	w("Reproduce (rewrites this file, about %d minutes; every server listens on 127.0.0.1 only, every load loop is bounded in count and time):\n\n", max(1, int(took.Minutes()+0.5)))
+	w("```sh\ngo run ./bench/cmd/all\n```\n\n")
+	w("One scenario at a time: `go run ./bench/cmd/handshake`, `go run ./bench/cmd/rotation` (`-help` lists the flags; each section below gives the exact command it ran). "+
+		"Gateway micro-benchmarks: `%s` (CI runs them with `-benchtime=1x` so they keep working, and asserts no timing).\n\n", microCommand)
+	if quick {
+		w("**This report was produced with `-quick` (short runs, to check the harness): do not quote its numbers.**\n\n")
+	}
+	w("Generated %s in %v.\n\n", info.Date, took.Round(time.Second))
+
+	w("## Machine\n\n| | |\n| --- | --- |\n")
+	w("| cores (`nproc`) | %s |\n| CPU | %s |\n| kernel | %s |\n| Go | %s |\n| open files per process | %s |\n", info.NProc, info.CPUModel, info.Kernel, info.GoVersion, info.NoFile)
+	w("| load before (`uptime`) | `%s` |\n| load after | `%s` |\n\n", before, after)
+	w("`free -h`:\n\n```text\n%s\n```\n\n", info.Free)
+	w("**Client and server share this %s-core machine**: the load generator (a second process) and the server under test compete for the same cores, "+
+		"so absolute rates are the machine's, not the server's, and only what ran the same way is compared, as a ratio. "+
+		"Other engineers' builds and tests ran on the machine at the same time: each run records the 1-minute load average before it, "+
+		"sides alternate round by round, and the ratio is the median of the per-round ratios (runs next to each other share the background load).\n\n", info.NProc)
+
+	// Summary.
+	pt, bs := hs.Summarize(handshake.SidePortico), hs.Summarize(handshake.SideBare)
+	w("## Summary\n\n| scenario | Portico | baseline | ratio | goal | |\n| --- | ---: | ---: | ---: | --- | --- |\n")
+	w("| mTLS handshakes/s, ECDSA P-256, TLS 1.3, SNI among %d domains (median of %d runs) | %.0f | %.0f (bare crypto/tls, one certificate) | **%.2fx** | >= %.1fx bare | %s |\n",
+		hs.Options.Domains, hs.Options.Runs, pt.Rate, bs.Rate, hs.Ratio(handshake.SidePortico, handshake.SideBare), handshake.Goal, verdict(hs.Met()))
+	for _, r := range rots {
+		s := r.Samples()
+		mx := stats.Percentile(s, 100)
+		w("| rotation under load, %d connected devices: connections dropped | %d | — | — | 0 | %s |\n", r.Connected, r.Dropped(), verdict(r.Dropped() == 0 && r.Connected == r.Options.Fleet))
+		w("| rotation under load, %d connected devices: rotation call to new certificate, p50 / p90 / max | %s / %s / %s | — | — | <= %v | %s |\n",
+			r.Connected, msf(stats.Percentile(s, 50)), msf(stats.Percentile(s, 90)), msf(mx), rotation.Goal, verdict(r.Missed == 0 && mx <= rotation.Goal))
+	}
+	w("\n")
+
+	w("%s\n", hs.Markdown())
+
+	w("## Rotation under load\n\n")
+	w("A fleet of MQTT-over-TLS devices (a second process; full TLS 1.3 handshakes with device certificates, CONNECT, CONNACK, keep-alive 600 s) connects to one domain configuration "+
+		"through the gateway's MQTT listener, among %d enabled ones. The domain's certificate is then rotated %d times, alternately as `acm import-certificate --certificate-arn SAME` "+
+		"leaves it (the certificate replaced in place: re-import) and as `update-domain-configuration --server-certificate-arns NEW OLD` does (the new certificate added, newest served first): "+
+		"the new certificate goes into the gateway's source and the change is notified on the channel `gateway.Run` reloads from, as the store's change feed does in `portico serve`. "+
+		"%d pollers make fresh mTLS handshakes all along; each rotation's latency, per poller, is from the rotation call to the end of the poller's first handshake that presents the new certificate. "+
+		"After the last rotation every device sends PINGREQ and must get PINGRESP on the connection it opened before the first rotation.\n\n",
+		rots[0].Options.Domains, rots[0].Options.Rotations, rots[0].Options.Pollers)
+	for _, r := range rots {
+		w("%s\n", r.Markdown())
+	}
+
+	w("## Gateway micro-benchmarks\n\n```sh\n%s\n```\n\n```text\n%s\n```\n\n", microCommand, micro)
+	w("`BenchmarkHandshake` runs client and server in one process over `net.Pipe`, so its ns/op is both ends of a handshake; its B/op and allocs/op are what compare the gateway with the bare configuration. " +
+		"The other benchmarks are the gateway's per-handshake callbacks over a snapshot of 10,000 domains.\n\n")
+
+	w("## What bounds the numbers\n\n")
+	bounds(&b, hs, rots)
+	return b.String()
+}
+
+func bounds(b *strings.Builder, hs *handshake.Result, rots []*rotation.Result) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	pt, bs := hs.Summarize(handshake.SidePortico), hs.Summarize(handshake.SideBare)
+	ratio := hs.Ratio(handshake.SidePortico, handshake.SideBare)
+	w("**Handshakes.** ")
+	if per := hs.ProfilePer(handshake.SidePortico); per != nil {
+		own, share := hs.OwnShare()
+		var total time.Duration
+		for _, v := range per {
+			total += v
+		}
+		w("Per handshake the server spends %.0f µs in public-key crypto (signing CertificateVerify with the domain's P-256 key, verifying the client's, X25519), "+
+			"%.0f µs in garbage collection and allocation, and %.0f µs in the broker, out of %.0f µs sampled (table above). "+
+			"The gateway's own code — SNI lookup, `GetConfigForClient`, the certificate picker, `VerifyConnection`, session tracking — is %.1f µs (%.1f%%); the device registry's snapshot lookups it asks for (SHA-256 of the certificate and a map lookup, twice per connection) another %.1f µs. ",
+			us(per[cpuprof.PKC]), us(per[cpuprof.GC]), us(per[cpuprof.Broker]), us(total), us(own), 100*share, us(per[cpuprof.Registry]))
+	}
+	spread := func(s handshake.Summary) float64 { return 100 * (s.RateMax - s.RateMin) / s.Rate }
+	gap := "Portico %.0f%% slower than bare"
+	if ratio > 1 {
+		gap = "Portico %.0f%% faster than bare"
+	}
+	w("The same side varies by %.0f%% (Portico) and %.0f%% (bare) between its fastest and slowest run, against "+gap+" (median of per-round ratios); "+
+		"the machine is shared, so these rates move with the background load.", spread(pt), spread(bs), 100*abs(1-ratio))
+	if !hs.Met() {
+		w(" **The goal is missed in this run**: Portico's own code cannot account for the gap (see its share above); the gap is within the run-to-run spread, " +
+			"so rerunning on a quiet machine or with more rounds (`-runs`) is the next step, and the profile table shows which category differs between the sides.")
+	}
+	w("\n\n")
+	if share := newClientShare(hs.AllocTop); share != "" {
+		w("Allocation is the largest cost after the crypto: about %.0f KiB per handshake on every side. The server's allocation profile (all runs, by bytes) puts mochi's `newClient` first with %s of all bytes: "+
+			"each connection gets an outbound queue of `Capabilities.MaximumClientWritesPending` packets, 8,192 by default, a 64 KiB channel buffer. "+
+			"`internal/broker` keeps mochi's default; a smaller queue would lift the absolute handshake rate of Portico (and of this baseline, which uses the same broker), not the ratio.\n\n",
+			float64(medianAllocBytes(hs))/1024, share)
+		w("```text\n%s\n```\n\n", hs.AllocTop)
+	}
+	w("The bare server with the %d certificates in a map (`bare-sni`) shows what serving many certificates costs without the gateway: the client can no longer reuse one parsed server certificate, "+
+		"and the server signs with a different key on each handshake.\n\n", hs.Options.Domains)
+
+	w("**Rotation.** The time to the new certificate is the feed (the gateway's `Run` picks up the notification within microseconds), one rebuild of the whole snapshot, then the next fresh handshake. ")
+	for _, r := range rots {
+		w("With %d domains and %d connected devices a direct `Reload` takes %s (median of 5). ", r.Options.Domains, r.Connected, msf(r.Reload))
+	}
+	w("The rebuild builds every domain's TLS configurations (seven per domain, one per listener and ALPN channel) and checks every live connection against the new snapshot, so it grows with the number of domains (linearly) and of connections; " +
+		"the poller latencies above add the handshake in flight and the machine's contention. If the bound ever approached 1 s (many more domains), the lift is to rebuild only the domains whose configuration changed and reuse the rest of the previous snapshot. " +
+		"Established connections are never touched by a rotation: the snapshot swap changes what the next handshake gets, and only connections whose domain is disabled or whose certificate is no longer admitted are closed.\n")
+}
+
+var newClientLine = regexp.MustCompile(`(?m)^\s*\S+\s+([0-9.]+%)\s.*mochi-mqtt/server/v2\.newClient\s*$`)
+
+func newClientShare(top string) string {
+	m := newClientLine.FindStringSubmatch(top)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func medianAllocBytes(hs *handshake.Result) float64 {
+	var xs []float64
+	for _, r := range hs.Runs {
+		if r.Completed > 0 {
+			xs = append(xs, float64(r.AllocBytes)/float64(r.Completed))
+		}
+	}
+	return stats.Median(xs)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func msf(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }

@@ -1,0 +1,60 @@
+// Package mqttc is the smallest MQTT 3.1.1 client the benchmarks need:
+// CONNECT and CONNACK, PINGREQ and PINGRESP, DISCONNECT, written by hand so
+// the load generator spends its CPU on TLS, not on a client library.
+package mqttc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Connect encodes a CONNECT with a clean session, no credentials and the
+// given keep-alive in seconds.
+func Connect(clientID string, keepAlive uint16) []byte {
+	variable := []byte{0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, byte(keepAlive >> 8), byte(keepAlive)}
+	payload := append([]byte{byte(len(clientID) >> 8), byte(len(clientID))}, clientID...)
+	n := len(variable) + len(payload)
+	if n > 127 {
+		panic("mqttc: client ID too long")
+	}
+	out := append([]byte{0x10, byte(n)}, variable...)
+	return append(out, payload...)
+}
+
+// Pingreq, Pingresp and Disconnect are the fixed two-byte packets.
+var (
+	Pingreq    = []byte{0xC0, 0x00}
+	Pingresp   = []byte{0xD0, 0x00}
+	Disconnect = []byte{0xE0, 0x00}
+)
+
+// ReadConnack reads a CONNACK and fails unless it accepts the connection.
+func ReadConnack(r io.Reader) error {
+	var b [4]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return err
+	}
+	if b[0] != 0x20 || b[1] != 0x02 {
+		return fmt.Errorf("mqttc: not a CONNACK: % x", b)
+	}
+	if b[3] != 0 {
+		return fmt.Errorf("mqttc: CONNACK return code %d", b[3])
+	}
+	return nil
+}
+
+// ErrUnexpected is a packet other than the one awaited.
+var ErrUnexpected = errors.New("mqttc: unexpected packet")
+
+// ReadPingresp reads a PINGRESP.
+func ReadPingresp(r io.Reader) error {
+	var b [2]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return err
+	}
+	if b != [2]byte{0xD0, 0x00} {
+		return fmt.Errorf("%w: % x", ErrUnexpected, b)
+	}
+	return nil
+}
