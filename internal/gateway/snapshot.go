@@ -187,9 +187,14 @@ func (g *Gateway) certificatePicker(d *domainState) func(*tls.ClientHelloInfo) (
 	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		now := g.cfg.Now()
 		var valid *tls.Certificate
-		for _, c := range d.certs {
+		for i, c := range d.certs {
 			if now.Before(c.Leaf.NotBefore) || now.After(c.Leaf.NotAfter) {
 				continue
+			}
+			if valid == nil && i == len(d.certs)-1 {
+				// The only valid one (a domain's usual case) is served
+				// whether or not the client supports it: skip the check.
+				return c, nil
 			}
 			if hello.SupportsCertificate(c) == nil {
 				return c, nil
@@ -230,10 +235,24 @@ func covers(leaf *x509.Certificate, name string) bool {
 // lookup finds the domain for an SNI name; "" and IP literals mean the default.
 func (s *snapshot) lookup(serverName string) *domainState {
 	name := normalizeName(serverName)
-	if name == "" || net.ParseIP(name) != nil {
+	if name == "" || mayBeIP(name) && net.ParseIP(name) != nil {
 		return s.defaultDomain
 	}
 	return s.domains[name]
+}
+
+// mayBeIP reports whether name could be an IP literal: IPv6 has a colon,
+// IPv4 only digits and dots. It spares host names net.ParseIP, whose
+// failure allocates an error on every handshake.
+func mayBeIP(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == ':' {
+			return true
+		} else if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func normalizeName(n string) string { return strings.TrimSuffix(strings.ToLower(n), ".") }
