@@ -33,7 +33,9 @@ import (
 	"github.com/portico-iot/portico/internal/device"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/ocspstaple"
 	"github.com/portico-iot/portico/internal/pki"
+	"github.com/portico-iot/portico/internal/pkiweb"
 	"github.com/portico-iot/portico/internal/store"
 	"github.com/portico-iot/portico/internal/zone"
 )
@@ -89,6 +91,8 @@ type node struct {
 	endpoints *endpoint.Service
 	devices   *device.Service
 	zones     *zone.Service
+	pki       *pkiweb.Handler
+	stapler   *ocspstaple.Stapler
 	broker    *broker.Broker
 	gateway   *gateway.Gateway
 	api       *awsapi.Server
@@ -158,13 +162,21 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	dataAPI := awsapi.NewServer(cfg.Region, n.api.Credentials, logger)
 	iotdata.Register(dataAPI, n.broker, logger)
 
-	defaultCert, err := n.defaultEndpointCertificate(serverCA)
+	// Portico's CAs answer OCSP and publish CRLs on the API address; the
+	// certificates they issue say where.
+	n.pki = pkiweb.New(pkiweb.Config{Authorities: map[string]pkiweb.Authority{serverCAName: serverCA, deviceCAName: deviceCA}, Logger: logger})
+	var revocation []pki.IssueOption
+	if base, ok := n.pkiBaseURL(); ok {
+		revocation = append(revocation, pki.WithRevocationURLs(pkiweb.OCSPURL(base, serverCAName), pkiweb.CRLURL(base, serverCAName)))
+	}
+	n.stapler = ocspstaple.New(ocspstaple.Config{Logger: logger.With("component", "ocsp")})
+	defaultCert, err := n.defaultEndpointCertificate(serverCA, revocation...)
 	if err != nil {
 		return nil, err
 	}
 	n.gateway, err = gateway.New(ctx, gateway.Config{
 		Source: gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert,
-			managed: newManagedCertificates(serverCA)},
+			managed: newManagedCertificates(serverCA, revocation...), stapler: n.stapler},
 		Broker:        n.broker,
 		DeviceHandler: iotdata.NewDevice(n.broker, logger, authorizeDevicePublish), // as the certificate's policies allow
 		SigV4Handler:  dataAPI,
@@ -181,7 +193,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 
 // defaultEndpointCertificate issues, from Portico's server CA, the
 // certificate of the account's default endpoint hostnames.
-func (n *node) defaultEndpointCertificate(ca *pki.CA) (tls.Certificate, error) {
+func (n *node) defaultEndpointCertificate(ca *pki.CA, opts ...pki.IssueOption) (tls.Certificate, error) {
 	var names []string
 	for _, t := range []string{"iot:Data-ATS", "iot:Data", "iot:Jobs", "iot:CredentialProvider"} {
 		h, err := n.endpoints.Hostname(t)
@@ -194,7 +206,7 @@ func (n *node) defaultEndpointCertificate(ca *pki.CA) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	der, err := ca.IssueServer(&key.PublicKey, names, []net.IP{advertiseIP(n.cfg.AdvertiseAddr)}, 365*24*time.Hour)
+	der, err := ca.IssueServer(&key.PublicKey, names, []net.IP{advertiseIP(n.cfg.AdvertiseAddr)}, 365*24*time.Hour, opts...)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue default endpoint certificate: %w", err)
 	}
@@ -246,12 +258,15 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))
 	}))
-	apiServer := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+	// The OCSP and CRL paths sit in front of the API mux: base64 in an OCSP
+	// GET may contain "//", which a ServeMux would redirect.
+	apiServer := &http.Server{Handler: n.pki.Front(n.api), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug)}
 
 	gwChanges, stopGW := n.store.Subscribe()
 	defer stopGW()
-	go n.gateway.Run(ctx, gwChanges)
+	go n.gateway.Run(ctx, mergeChanges(ctx, gwChanges, n.stapler.Changes()))
+	go n.stapler.Run(ctx)
 
 	errs := make(chan error, 4)
 	go func() { errs <- serveHTTP(apiServer.Serve(apiLn)) }()
@@ -282,6 +297,38 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// mergeChanges wakes one reader for a change on any input, coalescing.
+func mergeChanges(ctx context.Context, inputs ...<-chan struct{}) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	for _, in := range inputs {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-in:
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	return out
+}
+
+// pkiBaseURL is where devices and Portico itself reach the CAs' OCSP and CRL
+// endpoints: the API port at the advertised address.
+func (n *node) pkiBaseURL() (string, bool) {
+	_, port, err := net.SplitHostPort(n.cfg.APIAddr)
+	if err != nil || port == "0" {
+		n.logger.Warn("the API port is not fixed; certificates from Portico's CAs carry no OCSP or CRL location")
+		return "", false
+	}
+	return "http://" + net.JoinHostPort(n.cfg.AdvertiseAddr, port), true
 }
 
 // closedNil is a channel that yields nil, for a result already consumed.

@@ -18,6 +18,7 @@ import (
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/ocspstaple"
 	"github.com/portico-iot/portico/internal/pki"
 )
 
@@ -53,6 +54,8 @@ type gatewaySource struct {
 	defaultCertificate tls.Certificate
 	// managed issues the certificates of AWS-managed configurations.
 	managed *managedCertificates
+	// stapler keeps the OCSP staples of domains with enableOCSPCheck.
+	stapler *ocspstaple.Stapler
 }
 
 func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
@@ -69,6 +72,7 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 		byARN[m.ARN] = m
 	}
 	var out []gateway.Domain
+	var staples []ocspstaple.Target
 	for _, c := range configs {
 		if c.ServiceType != endpoint.ServiceData {
 			continue // jobs and credential-provider endpoints are not served yet
@@ -89,6 +93,11 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 			if err != nil {
 				return nil, err
 			}
+			if ocspEnabled(c) {
+				t := ocspstaple.Target{Leaf: cert.Leaf, Issuer: s.managed.ca.Certificate()}
+				staples = append(staples, t)
+				cert.OCSPStaple = s.stapler.Staple(t)
+			}
 			d.Certificates = []tls.Certificate{cert}
 		default:
 			for _, arn := range c.ServerCertificateARNs {
@@ -104,12 +113,47 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 				if tc.Leaf == nil {
 					tc.Leaf = m.Leaf
 				}
+				if t, ok := s.stapleTarget(c, m, byARN); ok {
+					staples = append(staples, t)
+					tc.OCSPStaple = s.stapler.Staple(t)
+				}
 				d.Certificates = append(d.Certificates, tc)
 			}
 		}
 		out = append(out, d)
 	}
+	// The stapler fetches for exactly the certificates served with
+	// enableOCSPCheck; Set never fires Changes, so this cannot loop.
+	s.stapler.Set(staples)
 	return out, nil
+}
+
+func ocspEnabled(c *endpoint.Configuration) bool {
+	scc := c.ServerCertificateConfig
+	return scc != nil && scc.EnableOCSPCheck != nil && *scc.EnableOCSPCheck
+}
+
+// stapleTarget says whether m is stapled on configuration c, and how its
+// OCSP response is verified: by the issuer, or by the certificate named in
+// ocspAuthorizedResponderArn.
+func (s gatewaySource) stapleTarget(c *endpoint.Configuration, m *certificate.Material, byARN map[string]*certificate.Material) (ocspstaple.Target, bool) {
+	if !ocspEnabled(c) {
+		return ocspstaple.Target{}, false
+	}
+	scc := c.ServerCertificateConfig
+	t := ocspstaple.Target{Leaf: m.Leaf}
+	if len(m.Chain) > 0 {
+		t.Issuer = m.Chain[0]
+	}
+	if arn := scc.OCSPAuthorizedResponderArn; arn != "" {
+		r := byARN[arn]
+		if r == nil {
+			// Without the responder certificate no response can be trusted.
+			return ocspstaple.Target{}, false
+		}
+		t.Responder = r.Leaf
+	}
+	return t, true
 }
 
 func (s gatewaySource) Devices(ctx context.Context) (gateway.Devices, error) {
@@ -153,13 +197,14 @@ func advertiseIP(addr string) net.IP { return net.ParseIP(addr) }
 // each AWS-managed configuration's generated hostname, once per process
 // (again when it nears expiry); devices trust `portico ca export`.
 type managedCertificates struct {
-	ca *pki.CA
-	mu sync.Mutex
-	by map[string]tls.Certificate
+	ca   *pki.CA
+	opts []pki.IssueOption // revocation URLs to embed
+	mu   sync.Mutex
+	by   map[string]tls.Certificate
 }
 
-func newManagedCertificates(ca *pki.CA) *managedCertificates {
-	return &managedCertificates{ca: ca, by: map[string]tls.Certificate{}}
+func newManagedCertificates(ca *pki.CA, opts ...pki.IssueOption) *managedCertificates {
+	return &managedCertificates{ca: ca, opts: opts, by: map[string]tls.Certificate{}}
 }
 
 const managedCertificateValidity = 365 * 24 * time.Hour
@@ -174,7 +219,7 @@ func (m *managedCertificates) certificate(host string) (tls.Certificate, error) 
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	der, err := m.ca.IssueServer(&key.PublicKey, []string{host}, nil, managedCertificateValidity)
+	der, err := m.ca.IssueServer(&key.PublicKey, []string{host}, nil, managedCertificateValidity, m.opts...)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue the certificate of %s: %w", host, err)
 	}

@@ -49,6 +49,8 @@ type LeafOptions struct {
 	// NoUsages omits both key usage extensions.
 	NoUsages bool
 	Serial   *big.Int
+	// OCSPServer is the AIA OCSP location to embed.
+	OCSPServer []string
 }
 
 // ECKey returns a fresh EC key on the named curve (P-256, P-384, P-521).
@@ -116,6 +118,7 @@ func (ca *CA) Issue(t testing.TB, o LeafOptions) *Leaf {
 		IPAddresses:  o.IPs,
 		NotBefore:    o.NotBefore,
 		NotAfter:     o.NotAfter,
+		OCSPServer:   o.OCSPServer,
 	}
 	if !o.NoUsages {
 		tmpl.KeyUsage = o.KeyUsage
