@@ -21,6 +21,8 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +57,9 @@ func (r benchRegistry) Authenticate(der []byte, _ string, _ time.Time) (Principa
 
 type benchFixture struct {
 	g         *Gateway
+	src       *benchSource
 	server    tls.Certificate // the wildcard, also what the bare config serves
+	rotated   tls.Certificate // another wildcard, with its own key
 	client    tls.Certificate
 	clientCS  tls.ConnectionState
 	roots     *x509.CertPool
@@ -70,11 +74,10 @@ var (
 	benchErr  error
 )
 
-func fixture(b *testing.B) *benchFixture {
-	b.Helper()
+func fixture(tb testing.TB) *benchFixture {
 	benchOnce.Do(func() { benchFix, benchErr = newBenchFixture() })
 	if benchErr != nil {
-		b.Fatal(benchErr)
+		tb.Fatal(benchErr)
 	}
 	return benchFix
 }
@@ -119,12 +122,16 @@ func newBenchFixture() (*benchFixture, error) {
 	if f.server, err = issue(2, "*.bench.portico.test", []string{"*.bench.portico.test"}, x509.ExtKeyUsageServerAuth); err != nil {
 		return nil, err
 	}
+	if f.rotated, err = issue(4, "*.bench.portico.test", []string{"*.bench.portico.test"}, x509.ExtKeyUsageServerAuth); err != nil {
+		return nil, err
+	}
 	if f.client, err = issue(3, "bench-device", nil, x509.ExtKeyUsageClientAuth); err != nil {
 		return nil, err
 	}
 	f.registry[sha256.Sum256(f.client.Leaf.Raw)] = hex.EncodeToString(f.client.Leaf.Raw[:8])
 	f.clientCS = tls.ConnectionState{ServerName: benchName(42), PeerCertificates: []*x509.Certificate{f.client.Leaf}}
 	src := &benchSource{devices: f.registry}
+	f.src = src
 	for i := 0; i < benchDomains; i++ {
 		f.names = append(f.names, benchName(i))
 		src.domains = append(src.domains, Domain{Name: benchName(i), Configuration: fmt.Sprintf("bench-%05d", i), Enabled: true,
@@ -238,6 +245,40 @@ func BenchmarkVerifyDevice(b *testing.B) {
 	}
 }
 
+// BenchmarkReload rebuilds the snapshot of benchDomains domains: with
+// nothing changed, and with one domain's certificate rotated each time (what
+// an ACM re-import or an update-domain-configuration does).
+func BenchmarkReload(b *testing.B) {
+	f := fixture(b)
+	for _, c := range []struct {
+		name   string
+		rotate bool
+	}{{"unchanged", false}, {"one-domain-rotated", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			src := &benchSource{devices: f.registry, domains: slices.Clone(f.src.domains)}
+			g, err := New(context.Background(), Config{Source: src, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if c.rotate {
+					cert := f.server
+					if i%2 == 0 {
+						cert = f.rotated
+					}
+					src.domains[0].Certificates = []tls.Certificate{cert}
+				}
+				if err := g.Reload(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
 // BenchmarkHandshake runs whole TLS 1.3 handshakes with a client
 // certificate over an in-memory pipe: the gateway's MQTT listener
 // configuration (SNI among benchDomains) against a bare crypto/tls
@@ -292,4 +333,55 @@ func pipeHandshake(server, client *tls.Config) error {
 		return err
 	}
 	return <-errc
+}
+
+// TestReloadReusesUnchangedDomains checks what makes BenchmarkReload cheap
+// without changing what is served: an unchanged domain keeps its prepared
+// state (also when the source parsed its key again), a changed one is
+// rebuilt.
+func TestReloadReusesUnchangedDomains(t *testing.T) {
+	f := fixture(t)
+	src := &benchSource{devices: f.registry, domains: slices.Clone(f.src.domains[:3])}
+	g, err := New(context.Background(), Config{Source: src, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload := func() *snapshot {
+		t.Helper()
+		if err := g.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return g.snap.Load()
+	}
+	before := g.snap.Load()
+	// The same values, the key parsed again: reused.
+	reparsed := f.server
+	der, err := x509.MarshalPKCS8PrivateKey(f.server.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reparsed.PrivateKey, err = x509.ParsePKCS8PrivateKey(der); err != nil {
+		t.Fatal(err)
+	}
+	src.domains[1].Certificates = []tls.Certificate{reparsed}
+	src.domains[2].Name = strings.ToUpper(src.domains[2].Name) + "."
+	after := reload()
+	for _, n := range f.names[:3] {
+		if after.domains[n] != before.domains[n] {
+			t.Errorf("%s: rebuilt though unchanged", n)
+		}
+	}
+	// A rotated certificate and a disabled domain: rebuilt, and served so.
+	src.domains[0].Certificates = []tls.Certificate{f.rotated}
+	src.domains[1].Enabled = false
+	after = reload()
+	if after.domains[f.names[0]] == before.domains[f.names[0]] || after.domains[f.names[0]].certs[0].Leaf != f.rotated.Leaf {
+		t.Errorf("%s: rotation not applied", f.names[0])
+	}
+	if after.domains[f.names[1]].Enabled {
+		t.Errorf("%s: still enabled", f.names[1])
+	}
+	if after.domains[f.names[2]] != before.domains[f.names[2]] {
+		t.Errorf("%s: rebuilt though unchanged", f.names[2])
+	}
 }

@@ -1,11 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -66,6 +70,9 @@ type snapshot struct {
 
 type domainState struct {
 	Domain
+	// source is the domain as the source gave it (its own copy of the
+	// slices), to tell an unchanged domain at the next reload.
+	source Domain
 	// allowed is what the domain's authenticationType and
 	// applicationProtocol admit.
 	allowed capability
@@ -98,8 +105,22 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	s := &snapshot{domains: make(map[string]*domainState, len(domains)), devices: devices}
+	// A domain the source gives unchanged keeps its prepared state: a
+	// rotation rebuilds one domain, not every domain's TLS configurations.
+	prev := g.snap.Load()
 	for _, d := range domains {
-		ds := &domainState{Domain: d}
+		if prev != nil {
+			if old := prev.domains[normalizeName(d.Name)]; old != nil && sameDomain(&old.source, &d) {
+				s.domains[old.Name] = old
+				if d.Default {
+					s.defaultDomain = old
+				}
+				continue
+			}
+		}
+		ds := &domainState{Domain: d, source: d}
+		ds.source.Certificates = slices.Clone(d.Certificates)
+		ds.source.CipherSuites = slices.Clone(d.CipherSuites)
 		ds.Name = normalizeName(d.Name)
 		ds.allowed = allowedCapabilities(d.AuthenticationType, d.ApplicationProtocol)
 		if d.Default {
@@ -138,6 +159,81 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// domainFields spells out the fields sameDomain compares: the conversion
+// below stops compiling when Domain gains or loses one, so that sameDomain
+// is updated with it.
+type domainFields struct {
+	Name, Configuration                     string
+	Enabled, Default                        bool
+	Certificates                            []tls.Certificate
+	MinVersion, MaxVersion                  uint16
+	CipherSuites                            []uint16
+	AuthenticationType, ApplicationProtocol string
+}
+
+var _ = domainFields(Domain{})
+
+// sameDomain reports whether two domains from the source are the same in
+// everything the gateway prepares from them (the name up to case and a
+// trailing dot).
+func sameDomain(a, b *Domain) bool {
+	if normalizeName(a.Name) != normalizeName(b.Name) || a.Configuration != b.Configuration ||
+		a.Enabled != b.Enabled || a.Default != b.Default || a.MinVersion != b.MinVersion || a.MaxVersion != b.MaxVersion ||
+		a.AuthenticationType != b.AuthenticationType || a.ApplicationProtocol != b.ApplicationProtocol ||
+		!slices.Equal(a.CipherSuites, b.CipherSuites) ||
+		len(a.Certificates) != len(b.Certificates) {
+		return false
+	}
+	for i := range a.Certificates {
+		if !sameCertificate(&a.Certificates[i], &b.Certificates[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// certificateFieldsKnown is whether tls.Certificate has the fields
+// sameCertificate compares; a Go release that adds one turns reuse off
+// (every reload rebuilds every domain) until sameCertificate knows it.
+var certificateFieldsKnown = reflect.TypeFor[tls.Certificate]().NumField() == 6
+
+// sameCertificate compares what a handshake uses: the chain, the key (by
+// value: a source may parse it again on each read), the signature
+// algorithms, the OCSP staple and the SCTs. The leaf is the chain's first
+// certificate parsed, so it follows from the chain.
+func sameCertificate(a, b *tls.Certificate) bool {
+	if !certificateFieldsKnown || len(a.Certificate) != len(b.Certificate) || len(a.SignedCertificateTimestamps) != len(b.SignedCertificateTimestamps) ||
+		!bytes.Equal(a.OCSPStaple, b.OCSPStaple) || !slices.Equal(a.SupportedSignatureAlgorithms, b.SupportedSignatureAlgorithms) {
+		return false
+	}
+	for i := range a.Certificate {
+		if !bytes.Equal(a.Certificate[i], b.Certificate[i]) {
+			return false
+		}
+	}
+	for i := range a.SignedCertificateTimestamps {
+		if !bytes.Equal(a.SignedCertificateTimestamps[i], b.SignedCertificateTimestamps[i]) {
+			return false
+		}
+	}
+	return samePrivateKey(a.PrivateKey, b.PrivateKey)
+}
+
+func samePrivateKey(a, b crypto.PrivateKey) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	t := reflect.TypeOf(a)
+	if t != reflect.TypeOf(b) {
+		return false
+	}
+	if t.Comparable() && a == b {
+		return true // the same key object
+	}
+	k, ok := a.(interface{ Equal(crypto.PrivateKey) bool })
+	return ok && k.Equal(b)
 }
 
 // servedCertificates returns the domain's certificates that cover its name,
