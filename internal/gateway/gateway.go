@@ -69,6 +69,8 @@ type Gateway struct {
 	cfg  Config
 	snap atomic.Pointer[snapshot]
 
+	reloadMu sync.Mutex // serializes Reload
+
 	mu        sync.Mutex
 	live      map[*liveConn]struct{}
 	listeners map[net.Listener]struct{}
@@ -138,6 +140,11 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 // Reload rebuilds the snapshot from the source, swaps it in, and closes live
 // connections the new snapshot no longer admits.
 func (g *Gateway) Reload(ctx context.Context) error {
+	// One reload at a time: a snapshot is built from the one before, and
+	// the sessions are checked against snapshots in the order they are
+	// swapped in.
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
 	s, err := g.buildSnapshot(ctx)
 	if err != nil {
 		return err
@@ -162,9 +169,18 @@ func (g *Gateway) Run(ctx context.Context, changes <-chan struct{}) {
 }
 
 func (g *Gateway) closeRefused(s *snapshot) {
+	// The sessions are checked outside g.mu, so that accepting, starting
+	// and ending connections go on meanwhile (a check costs a registry
+	// lookup per session). A session tracked after this copy is tracked
+	// after s was swapped in, as one tracked after a locked loop would be:
+	// it follows the snapshot it finds once tracked.
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	live := make([]*liveConn, 0, len(g.live))
 	for lc := range g.live {
+		live = append(live, lc)
+	}
+	g.mu.Unlock()
+	for _, lc := range live {
 		d := s.domains[lc.domain]
 		reason := ""
 		switch {
@@ -191,7 +207,9 @@ func (g *Gateway) closeRefused(s *snapshot) {
 			// Closing may wait for a close_notify or close frame to be
 			// written; it must not hold the lock meanwhile.
 			go lc.conn.Close()
+			g.mu.Lock()
 			delete(g.live, lc)
+			g.mu.Unlock()
 		}
 	}
 }
