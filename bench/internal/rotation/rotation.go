@@ -389,7 +389,7 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "| **rotation call to new certificate on a fresh handshake** | **p50 %s, p90 %s, max %s** over %d observations (%d pollers, one handshake every %v each, x %d rotations; %d missed) — goal <= %v: %s |\n",
 		ms(p50), ms(p90), ms(mx), len(samples), o.Pollers, o.PollEvery, len(r.Rotations), r.Missed, Goal, verdict(r.Missed == 0 && mx <= Goal))
 	fmt.Fprintf(&b, "| rotation call to the gateway reading its source (median) | %.0f µs |\n", stats.Median(feeds)/float64(time.Microsecond))
-	fmt.Fprintf(&b, "| one snapshot rebuild, %d domains (`Reload`, median of 5) | %s |\n", o.Domains, ms(r.Reload))
+	fmt.Fprintf(&b, "| one reload with nothing changed, %d domains and %d live sessions (`Reload`, median of 5) | %s |\n", o.Domains, r.Connected, ms(r.Reload))
 	rate := 0.0
 	if r.PollDuration > 0 {
 		rate = float64(r.PollHandshakes) / r.PollDuration.Seconds()
