@@ -412,8 +412,8 @@ func (r *Result) Markdown() string {
 		"Each connection: TCP connect, handshake with SNI drawn uniformly among %d names and a client certificate drawn among %d, MQTT CONNECT, wait for CONNACK (by then the server has accepted the client certificate), DISCONNECT, close. "+
 		"%d concurrent client goroutines in a separate load-generator process (the same for every side), %v per run, %d rounds; each round runs every side once, the order alternating from round to round (A B, B A, ...), after a %v warm-up per side.\n\n",
 		o.Curve, o.Domains, o.Devices, o.Conns, o.Duration, o.Runs, o.Warmup)
-	fmt.Fprintf(&b, "- **Portico**: `gateway.ServeMQTT` on 127.0.0.1:0 with %d enabled domain configurations, each with its own certificate, chosen by SNI (`GetConfigForClient`); client certificates checked against the device registry's snapshot (`internal/device`, %d ACTIVE certificates); the session handed to `internal/broker`.\n", o.Domains, o.Devices)
-	fmt.Fprintf(&b, "- **bare crypto/tls**: one certificate (`*.%s`, same CA, same security policy), `RequireAnyClientCert` and the same registry snapshot in `VerifyConnection`, the session handed to a broker of its own.\n", material.Zone)
+	fmt.Fprintf(&b, "- **Portico**: `gateway.ServeMQTT` on 127.0.0.1:0 with %d enabled domain configurations, each with its own certificate, chosen by SNI (`GetConfigForClient`); client certificates checked against the device registry's snapshot (`internal/device`, %d ACTIVE certificates, each with an IoT policy attached, evaluated for iot:Connect as `portico serve` does); the session handed to `internal/broker`.\n", o.Domains, o.Devices)
+	fmt.Fprintf(&b, "- **bare crypto/tls**: one certificate (`*.%s`, same CA, same security policy), `RequireAnyClientCert` and the same registry snapshot in `VerifyConnection`, the session handed to a broker of its own, which evaluates no policy.\n", material.Zone)
 	if o.has(SideBareSNI) {
 		fmt.Fprintf(&b, "- **bare crypto/tls, SNI map** (diagnostic): as bare, but the %d domain certificates in a map that `GetCertificate` consults: what serving many certificates costs (on both ends of the connection) without the gateway.\n", o.Domains)
 	}
