@@ -82,7 +82,7 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 			return nil, fmt.Errorf("domain configuration %s has unknown security policy %q", c.Name, c.SecurityPolicy)
 		}
 		d := gateway.Domain{Name: c.DomainName, Configuration: c.Name, Enabled: c.Status == endpoint.StatusEnabled,
-			MinVersion: policy.MinVersion, MaxVersion: policy.MaxVersion, CipherSuites: policy.CipherSuites,
+			MinVersion: policy.MinVersion, MaxVersion: policy.MaxVersion, CipherSuites: policy.CipherSuites, CipherSuites8883: policy.CipherSuites8883,
 			AuthenticationType: c.AuthenticationType, ApplicationProtocol: c.ApplicationProtocol}
 		switch c.DomainType {
 		case endpoint.TypeEndpoint:

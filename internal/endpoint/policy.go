@@ -14,6 +14,9 @@ type SecurityPolicy struct {
 	// CipherSuites are the TLS 1.2 suites in AWS's order, limited to those Go
 	// implements; TLS 1.3 suites are not configurable in Go and match AWS's set.
 	CipherSuites []uint16
+	// CipherSuites8883 are the TLS 1.2 suites on ports 8443 and 8883 when
+	// they differ from those on 443 (nil: the same).
+	CipherSuites8883 []uint16
 }
 
 // DefaultSecurityPolicy is what a configuration gets when none is given.
@@ -47,11 +50,23 @@ func init() {
 		{Name: "IoTSecurityPolicy_TLS13_1_3_2022_10", MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS13},
 		{Name: "IoTSecurityPolicy_TLS13_1_2_2022_10", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13, CipherSuites: tls12Suites},
 		{Name: "IoTSecurityPolicy_TLS12_1_2_2022_10", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, CipherSuites: tls12Suites},
-		{Name: "IoTSecurityPolicy_TLS12_1_0_2016_01", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, CipherSuites: tls12Suites},
+		// On 8443/8883 AWS leaves AES128-SHA256 out of this policy (reference 4.2, column D8).
+		{Name: "IoTSecurityPolicy_TLS12_1_0_2016_01", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, CipherSuites: tls12Suites,
+			CipherSuites8883: without(tls12Suites, tls.TLS_RSA_WITH_AES_128_CBC_SHA256)},
 		{Name: "IoTSecurityPolicy_TLS12_1_0_2015_01", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, CipherSuites: tls12Suites},
 	} {
 		securityPolicies[strings.ToLower(p.Name)] = p
 	}
+}
+
+func without(suites []uint16, drop uint16) []uint16 {
+	out := make([]uint16, 0, len(suites))
+	for _, s := range suites {
+		if s != drop {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // LookupSecurityPolicy finds a policy by name, case-insensitively (the

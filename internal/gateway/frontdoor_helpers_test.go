@@ -323,7 +323,7 @@ func policyDomain(name, policy string, certs ...tls.Certificate) gateway.Domain 
 		panic("no security policy " + policy)
 	}
 	return gateway.Domain{Name: name, Configuration: "CustomIoTDomain", Enabled: true, Certificates: certs,
-		MinVersion: p.MinVersion, MaxVersion: p.MaxVersion, CipherSuites: p.CipherSuites}
+		MinVersion: p.MinVersion, MaxVersion: p.MaxVersion, CipherSuites: p.CipherSuites, CipherSuites8883: p.CipherSuites8883}
 }
 
 func (f *front) reload() {

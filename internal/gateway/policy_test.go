@@ -85,4 +85,13 @@ func TestSecurityPoliciesWithOpenSSL(t *testing.T) {
 			}
 		})
 	}
+	// TLS12_1_0_2016_01 offers AES128-SHA256 on 443 only, not on 8443/8883.
+	host := policyHost("IoTSecurityPolicy_TLS12_1_0_2016_01")
+	args := []string{"-brief", "-tls1_2", "-cipher", "AES128-SHA256@SECLEVEL=0"}
+	if ok, out := sClient(t, f.alpnAddr, host, args...); !ok {
+		t.Errorf("AES128-SHA256 refused on the ALPN port:\n%s", out)
+	}
+	if ok, out := sClient(t, f.httpsAddr, host, args...); ok {
+		t.Errorf("AES128-SHA256 accepted on 8443:\n%s", out)
+	}
 }

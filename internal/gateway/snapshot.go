@@ -38,6 +38,10 @@ type Domain struct {
 	MinVersion   uint16
 	MaxVersion   uint16
 	CipherSuites []uint16
+	// CipherSuites8883 replaces CipherSuites on the MQTT (8883) and HTTPS
+	// (8443) listeners when set: one legacy AWS policy offers fewer suites
+	// there than on 443.
+	CipherSuites8883 []uint16
 	// AuthenticationType and ApplicationProtocol are the configuration's
 	// values (AWS_X509, AWS_SIGV4, CUSTOM_AUTH, CUSTOM_AUTH_X509; SECURE_MQTT,
 	// MQTT_WSS, HTTPS); "" means DEFAULT: the port and ALPN decide.
@@ -143,6 +147,9 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		ds.https = base.Clone()
 		ds.https.ClientAuth = tls.RequestClientCert
 		ds.https.NextProtos = []string{protoHTTPX509, protoHTTP11}
+		if d.CipherSuites8883 != nil {
+			ds.mqtt.CipherSuites, ds.https.CipherSuites = d.CipherSuites8883, d.CipherSuites8883
+		}
 		for ch := channel(0); ch < numChannels; ch++ {
 			c := base.Clone()
 			c.NextProtos = []string{channelProtocol[ch]}
@@ -169,7 +176,7 @@ type domainFields struct {
 	Enabled, Default                        bool
 	Certificates                            []tls.Certificate
 	MinVersion, MaxVersion                  uint16
-	CipherSuites                            []uint16
+	CipherSuites, CipherSuites8883          []uint16
 	AuthenticationType, ApplicationProtocol string
 }
 
@@ -182,7 +189,7 @@ func sameDomain(a, b *Domain) bool {
 	if normalizeName(a.Name) != normalizeName(b.Name) || a.Configuration != b.Configuration ||
 		a.Enabled != b.Enabled || a.Default != b.Default || a.MinVersion != b.MinVersion || a.MaxVersion != b.MaxVersion ||
 		a.AuthenticationType != b.AuthenticationType || a.ApplicationProtocol != b.ApplicationProtocol ||
-		!slices.Equal(a.CipherSuites, b.CipherSuites) ||
+		!slices.Equal(a.CipherSuites, b.CipherSuites) || !slices.Equal(a.CipherSuites8883, b.CipherSuites8883) ||
 		len(a.Certificates) != len(b.Certificates) {
 		return false
 	}
