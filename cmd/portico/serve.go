@@ -31,6 +31,7 @@ import (
 	"github.com/portico-iot/portico/internal/certificate"
 	"github.com/portico-iot/portico/internal/config"
 	"github.com/portico-iot/portico/internal/device"
+	"github.com/portico-iot/portico/internal/deviceauth"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/gateway"
 	"github.com/portico-iot/portico/internal/ocspstaple"
@@ -178,7 +179,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		Source: gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert,
 			managed: newManagedCertificates(serverCA, revocation...), stapler: n.stapler},
 		Broker:        n.broker,
-		DeviceHandler: iotdata.NewDevice(n.broker, logger, authorizeDevicePublish), // as the certificate's policies allow
+		DeviceHandler: iotdata.NewDevice(n.broker, logger, deviceauth.AuthorizeDevicePublish), // as the certificate's policies allow
 		SigV4Handler:  dataAPI,
 		// MQTT over WebSocket is presigned with the API's credentials.
 		Credentials: credentialLookup(n.api.Credentials),

@@ -9,12 +9,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/portico-iot/portico/internal/certificate"
 	"github.com/portico-iot/portico/internal/device"
+	"github.com/portico-iot/portico/internal/deviceauth"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/fault"
 	"github.com/portico-iot/portico/internal/gateway"
@@ -161,22 +161,7 @@ func (s gatewaySource) Devices(ctx context.Context) (gateway.Devices, error) {
 	if err != nil {
 		return nil, err
 	}
-	return deviceAuthenticator{snap}, nil
-}
-
-// deviceAuthenticator adapts the registry snapshot to the gateway: a
-// certificate's principal carries its policies, things and certificate
-// variables as the snapshot holds them, so authorizing needs no database.
-type deviceAuthenticator struct{ snap *device.Snapshot }
-
-func (a deviceAuthenticator) Authenticate(der []byte, serverName string, now time.Time) (gateway.Principal, error) {
-	id, err := a.snap.Authenticate(der, serverName, now)
-	if err != nil {
-		return gateway.Principal{CertificateID: id.ID}, err
-	}
-	return gateway.Principal{CertificateID: id.ID, Authorizer: func(sourceIP netip.Addr, domain string) gateway.Authorizer {
-		return newPolicyAuthorizer(id, sourceIP, domain, time.Now)
-	}}, nil
+	return deviceauth.Authenticator{Snapshot: snap}, nil
 }
 
 // inUseBy adapts the endpoint service to ACM's InUseBy question.

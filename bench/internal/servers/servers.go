@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -21,10 +20,10 @@ import (
 	"github.com/portico-iot/portico/bench/internal/material"
 	"github.com/portico-iot/portico/internal/broker"
 	"github.com/portico-iot/portico/internal/device"
+	"github.com/portico-iot/portico/internal/deviceauth"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/gateway"
 	"github.com/portico-iot/portico/internal/pki"
-	"github.com/portico-iot/portico/internal/policy"
 	"github.com/portico-iot/portico/internal/store"
 )
 
@@ -95,59 +94,10 @@ const (
 		`{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/*"}]}`
 )
 
-// Authenticate is gateway.Devices, as cmd/portico's adapter does it: the
-// principal carries the certificate's identity, and each connection gets an
-// authorizer that evaluates the attached policies (iot:Connect on CONNECT).
+// Authenticate is gateway.Devices, exactly as Portico serves it.
 func (r *Registry) Authenticate(der []byte, serverName string, now time.Time) (gateway.Principal, error) {
-	id, err := r.snap.Authenticate(der, serverName, now)
-	if err != nil {
-		return gateway.Principal{CertificateID: id.ID}, err
-	}
-	return gateway.Principal{CertificateID: id.ID, Authorizer: func(sourceIP netip.Addr, domain string) gateway.Authorizer {
-		return &policyAuthorizer{ident: id, sourceIP: sourceIP, domain: domain}
-	}}, nil
+	return deviceauth.Authenticator{Snapshot: r.snap}.Authenticate(der, serverName, now)
 }
-
-// policyAuthorizer evaluates a connection's requests with its certificate's
-// policies, like cmd/portico's (which also caches decisions per second; the
-// benchmarks only connect, so there is nothing to cache).
-type policyAuthorizer struct {
-	ident    device.Identity
-	sourceIP netip.Addr
-	domain   string
-	mu       sync.Mutex
-	clientID string
-}
-
-func (a *policyAuthorizer) env() *policy.Env {
-	a.mu.Lock()
-	id := a.clientID
-	a.mu.Unlock()
-	env := a.ident.PolicyEnv(id)
-	env.SourceIP, env.DomainName, env.Now = a.sourceIP, a.domain, time.Now()
-	return env
-}
-
-func (a *policyAuthorizer) Connect(clientID string, attrs []string) bool {
-	a.mu.Lock()
-	a.clientID = clientID
-	a.mu.Unlock()
-	env := a.env()
-	if len(attrs) > 0 {
-		env.Keys = map[string][]string{"iot:connectattributes": attrs}
-	}
-	return policy.Evaluate(policy.NewRequest(env, policy.Connect, clientID), a.ident.Policies).Allowed()
-}
-
-func (a *policyAuthorizer) decide(action policy.Action, name string) bool {
-	return policy.Evaluate(policy.NewRequest(a.env(), action, name), a.ident.Policies).Allowed()
-}
-
-func (a *policyAuthorizer) Publish(topic string, retain bool) bool {
-	return a.decide(policy.Publish, topic) && (!retain || a.decide(policy.RetainPublish, topic))
-}
-func (a *policyAuthorizer) Subscribe(filter string) bool { return a.decide(policy.Subscribe, filter) }
-func (a *policyAuthorizer) Receive(topic string) bool    { return a.decide(policy.Receive, topic) }
 
 // Source is a static gateway.Source whose domains the benchmark changes
 // (rotations) before notifying the gateway, as the store's change feed does.

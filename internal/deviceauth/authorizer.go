@@ -1,4 +1,9 @@
-package main
+// Package deviceauth turns a device's registry identity into what the
+// gateway and broker ask of it: the principal of a TLS connection, and an
+// authorizer that decides each MQTT and HTTPS request with the IoT policies
+// attached to the certificate. It is the one place where device, policy and
+// gateway meet, so that none of them imports another.
+package deviceauth
 
 import (
 	"net/http"
@@ -12,7 +17,7 @@ import (
 	"github.com/portico-iot/portico/internal/policy"
 )
 
-// policyAuthorizer decides the requests of one device connection with the
+// PolicyAuthorizer decides the requests of one device connection with the
 // policies attached to its certificate, as AWS IoT does: iot:Connect for the
 // client ID, iot:Publish and iot:RetainPublish, iot:Subscribe, iot:Receive.
 // The policy context is the certificate's, the client ID, the client's
@@ -24,8 +29,8 @@ import (
 // requests are evaluated at the start of the current second, and the cache
 // holds the decisions of that second only, so a cached answer is always the
 // one a fresh evaluation would give. A changed registry snapshot gives the
-// connection a new policyAuthorizer (gateway.Principal), with an empty cache.
-type policyAuthorizer struct {
+// connection a new PolicyAuthorizer (gateway.Principal), with an empty cache.
+type PolicyAuthorizer struct {
 	ident    device.Identity
 	sourceIP netip.Addr
 	domain   string
@@ -50,13 +55,14 @@ const (
 // maxCached bounds each cache of a connection; a full cache is emptied.
 const maxCached = 256
 
-func newPolicyAuthorizer(ident device.Identity, sourceIP netip.Addr, domain string, now func() time.Time) *policyAuthorizer {
-	return &policyAuthorizer{ident: ident, sourceIP: sourceIP, domain: domain, now: now}
+// NewPolicyAuthorizer returns the authorizer of one connection.
+func NewPolicyAuthorizer(ident device.Identity, sourceIP netip.Addr, domain string, now func() time.Time) *PolicyAuthorizer {
+	return &PolicyAuthorizer{ident: ident, sourceIP: sourceIP, domain: domain, now: now}
 }
 
 // envFor is the connection's context for a client ID: "" for HTTPS, which
 // has no client ID.
-func (a *policyAuthorizer) envFor(clientID string) *policy.Env {
+func (a *PolicyAuthorizer) envFor(clientID string) *policy.Env {
 	env := a.ident.PolicyEnv(clientID)
 	env.SourceIP = a.sourceIP
 	env.DomainName = a.domain
@@ -65,7 +71,7 @@ func (a *policyAuthorizer) envFor(clientID string) *policy.Env {
 
 // Connect decides iot:Connect, with iot:ConnectAttributes, and binds the
 // client ID for the connection's later requests.
-func (a *policyAuthorizer) Connect(clientID string, connectAttributes []string) bool {
+func (a *PolicyAuthorizer) Connect(clientID string, connectAttributes []string) bool {
 	base := a.envFor(clientID)
 	connect := *base
 	connect.Now = a.now()
@@ -78,22 +84,22 @@ func (a *policyAuthorizer) Connect(clientID string, connectAttributes []string) 
 	return policy.Evaluate(policy.NewRequest(&connect, policy.Connect, clientID), a.ident.Policies).Allowed()
 }
 
-func (a *policyAuthorizer) Publish(topic string, retain bool) bool {
+func (a *PolicyAuthorizer) Publish(topic string, retain bool) bool {
 	if !a.decide(cachePublish, policy.Publish, topic) {
 		return false
 	}
 	return !retain || a.decide(cacheRetain, policy.RetainPublish, topic)
 }
 
-func (a *policyAuthorizer) Subscribe(filter string) bool {
+func (a *PolicyAuthorizer) Subscribe(filter string) bool {
 	return a.decide(cacheSubscribe, policy.Subscribe, filter)
 }
 
-func (a *policyAuthorizer) Receive(topic string) bool {
+func (a *PolicyAuthorizer) Receive(topic string) bool {
 	return a.decide(cacheReceive, policy.Receive, topic)
 }
 
-func (a *policyAuthorizer) decide(kind int, action policy.Action, name string) bool {
+func (a *PolicyAuthorizer) decide(kind int, action policy.Action, name string) bool {
 	sec := a.now().Unix()
 	a.mu.Lock()
 	if a.base == nil {
@@ -132,10 +138,10 @@ func (a *policyAuthorizer) decide(kind int, action policy.Action, name string) b
 	return allowed
 }
 
-// authorizeDevicePublish authorizes an HTTPS publish by a device with the
+// AuthorizeDevicePublish authorizes an HTTPS publish by a device with the
 // authorizer the gateway attached to the request; a request without one is
 // refused.
-func authorizeDevicePublish(r *http.Request, topic string, retain bool) bool {
+func AuthorizeDevicePublish(r *http.Request, topic string, retain bool) bool {
 	a, ok := gateway.DeviceAuthorizer(r.Context())
 	if !ok {
 		return false
@@ -143,4 +149,22 @@ func authorizeDevicePublish(r *http.Request, topic string, retain bool) bool {
 	return a == nil || a.Publish(topic, retain)
 }
 
-var _ iotdata.Authorize = authorizeDevicePublish
+var _ iotdata.Authorize = AuthorizeDevicePublish
+
+// Authenticator adapts a registry snapshot to the gateway: a certificate's
+// principal carries its policies, things and certificate variables as the
+// snapshot holds them, so authorizing needs no database.
+type Authenticator struct{ Snapshot *device.Snapshot }
+
+// Authenticate implements gateway.Devices.
+func (a Authenticator) Authenticate(der []byte, serverName string, now time.Time) (gateway.Principal, error) {
+	id, err := a.Snapshot.Authenticate(der, serverName, now)
+	if err != nil {
+		return gateway.Principal{CertificateID: id.ID}, err
+	}
+	return gateway.Principal{CertificateID: id.ID, Authorizer: func(sourceIP netip.Addr, domain string) gateway.Authorizer {
+		return NewPolicyAuthorizer(id, sourceIP, domain, time.Now)
+	}}, nil
+}
+
+var _ gateway.Devices = Authenticator{}

@@ -1,4 +1,4 @@
-package main
+package deviceauth
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func (r *registry) principal() gateway.Principal {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	p, err := deviceAuthenticator{snap}.Authenticate(r.der, "iot.yourcompany.com", time.Now())
+	p, err := Authenticator{snap}.Authenticate(r.der, "iot.yourcompany.com", time.Now())
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestCachedDecisionsFollowTheClock(t *testing.T) {
 	}
 	var mu sync.Mutex
 	now := until.Add(-1500 * time.Millisecond)
-	a := newPolicyAuthorizer(ident, home, "iot.yourcompany.com", func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	a := NewPolicyAuthorizer(ident, home, "iot.yourcompany.com", func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 	a.Connect("c", nil)
 	if !a.Publish("t", false) || !a.Publish("t", false) {
 		t.Fatal("publish refused before the deadline")
