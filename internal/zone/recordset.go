@@ -39,6 +39,28 @@ type RecordSet struct {
 	Type   string
 	TTL    int64
 	Values []string // as the caller wrote them
+	// SetIdentifier, Failover (FailoverPrimary or FailoverSecondary) and
+	// HealthCheckID are set on failover record sets and empty otherwise.
+	SetIdentifier string
+	Failover      string
+	HealthCheckID string
+}
+
+// Failover roles.
+const (
+	FailoverPrimary   = "PRIMARY"
+	FailoverSecondary = "SECONDARY"
+)
+
+// MaxSetIdentifier is the longest SetIdentifier Route 53 accepts.
+const MaxSetIdentifier = 128
+
+// identity is the "[name='…', type='…'(, set-identifier='…')]" of Route 53's messages.
+func identity(name, typ, id string) string {
+	if id == "" {
+		return fmt.Sprintf("[name='%s', type='%s']", name, typ)
+	}
+	return fmt.Sprintf("[name='%s', type='%s', set-identifier='%s']", name, typ, id)
 }
 
 // RRs returns the DNS records of the set.
@@ -65,6 +87,10 @@ type RecordSetInput struct {
 	Type   string
 	TTL    *int64
 	Values []string
+	// SetIdentifier, Failover and HealthCheckID are empty when absent.
+	SetIdentifier string
+	Failover      string
+	HealthCheckID string
 }
 
 // Change is one element of a change batch.
@@ -110,13 +136,37 @@ func checkStructure(batch ChangeBatch) error {
 		if _, ok := supportedTypes[rs.Type]; !ok {
 			return invalidInput("Portico does not support record sets of type %s yet (supported: A, AAAA, CAA, CNAME, MX, NS, PTR, SOA, SRV, TXT)", rs.Type)
 		}
+		name := rs.Name
+		if n, err := parseName(rs.Name); err == nil {
+			name = n.String()
+		}
+		setID := "null"
+		if rs.SetIdentifier != "" {
+			setID = rs.SetIdentifier
+		}
 		if rs.TTL == nil || len(rs.Values) == 0 {
-			name := rs.Name
-			if n, err := parseName(rs.Name); err == nil {
-				name = n.String()
-			}
-			return invalidInput("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=null]",
-				c.Action, name, rs.Type)
+			return invalidInput("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=%s]",
+				c.Action, name, rs.Type, setID)
+		}
+		if len(rs.SetIdentifier) > MaxSetIdentifier {
+			return validationError("Value '%s' at '%s.resourceRecordSet.setIdentifier' failed to satisfy constraint: Member must have length less than or equal to %d", rs.SetIdentifier, member, MaxSetIdentifier)
+		}
+		if len(rs.HealthCheckID) > 64 {
+			return validationError("Value '%s' at '%s.resourceRecordSet.healthCheckId' failed to satisfy constraint: Member must have length less than or equal to 64", rs.HealthCheckID, member)
+		}
+		switch rs.Failover {
+		case "", FailoverPrimary, FailoverSecondary:
+		default:
+			return validationError("Value '%s' at '%s.resourceRecordSet.failover' failed to satisfy constraint: Member must satisfy enum value set: [PRIMARY, SECONDARY]", rs.Failover, member)
+		}
+		switch {
+		case rs.Failover != "" && rs.SetIdentifier == "":
+			return invalidInput("Invalid request: Missing field 'SetIdentifier' in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=null]", c.Action, name, rs.Type)
+		case rs.Failover == "" && rs.SetIdentifier != "":
+			return invalidInput("Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found none in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=%s]",
+				c.Action, name, rs.Type, setID)
+		case rs.Failover != "" && (rs.Type == "NS" || rs.Type == "SOA"):
+			return invalidInput("Invalid request: failover record sets cannot have type %s in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=%s]", rs.Type, c.Action, name, rs.Type, setID)
 		}
 		if *rs.TTL < 0 || *rs.TTL > MaxTTL {
 			return validationError("Value '%d' at '%s.resourceRecordSet.tTL' failed to satisfy constraint: Member must have value between 0 and %d", *rs.TTL, member, MaxTTL)
@@ -145,6 +195,11 @@ type rrsetState struct {
 	rrs []dns.RR
 }
 
+// setKey identifies a record set under one owner name.
+type setKey struct {
+	typ, id string
+}
+
 // batchState is the copy of a zone a change batch is applied to, loaded one
 // owner name at a time.
 type batchState struct {
@@ -153,25 +208,26 @@ type batchState struct {
 	zoneID   string
 	zoneName domainName
 	loaded   map[string]bool                   // owner names read from the store
-	sets     map[string]map[string]*rrsetState // owner name → type → set
-	original map[string]bool                   // "name type" → existed before the batch
+	sets     map[string]map[setKey]*rrsetState // owner name → (type, set identifier) → set
+	original map[string]map[setKey]bool        // owner name → sets that existed before the batch
 }
 
-func (b *batchState) load(name string) (map[string]*rrsetState, error) {
+func (b *batchState) load(name string) (map[setKey]*rrsetState, error) {
 	if b.loaded[name] {
 		return b.sets[name], nil
 	}
-	rows, err := b.tx.QueryContext(b.ctx, `SELECT type, ttl, record_values FROM zone_record_sets
-		WHERE zone_id=? AND name=? AND set_identifier=''`, b.zoneID, name)
+	rows, err := b.tx.QueryContext(b.ctx, `SELECT type, set_identifier, ttl, record_values, failover, health_check_id
+		FROM zone_record_sets WHERE zone_id=? AND name=?`, b.zoneID, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	types := map[string]*rrsetState{}
+	sets := map[setKey]*rrsetState{}
+	orig := map[setKey]bool{}
 	for rows.Next() {
 		rs := RecordSet{Name: name}
 		var values string
-		if err := rows.Scan(&rs.Type, &rs.TTL, &values); err != nil {
+		if err := rows.Scan(&rs.Type, &rs.SetIdentifier, &rs.TTL, &values, &rs.Failover, &rs.HealthCheckID); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(values), &rs.Values); err != nil {
@@ -181,15 +237,17 @@ func (b *batchState) load(name string) (map[string]*rrsetState, error) {
 		if err != nil {
 			return nil, err
 		}
-		types[rs.Type] = &rrsetState{set: rs, rrs: rrs}
-		b.original[name+" "+rs.Type] = true
+		k := setKey{rs.Type, rs.SetIdentifier}
+		sets[k] = &rrsetState{set: rs, rrs: rrs}
+		orig[k] = true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	b.loaded[name] = true
-	b.sets[name] = types
-	return types, nil
+	b.sets[name] = sets
+	b.original[name] = orig
+	return sets, nil
 }
 
 // sameRecords reports whether a and b hold the same records, in any order.
@@ -220,6 +278,21 @@ func (s *Service) ChangeResourceRecordSets(ctx context.Context, zoneID string, b
 	if err := checkStructure(batch); err != nil {
 		return nil, err
 	}
+	if s.HealthCheckExists != nil {
+		for _, c := range batch.Changes {
+			id := c.RecordSet.HealthCheckID
+			if id == "" || c.Action == ActionDelete {
+				continue
+			}
+			ok, err := s.HealthCheckExists(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("zone: health check %s: %w", id, err)
+			}
+			if !ok {
+				return nil, fault.Coded(fault.NotFound, "NoSuchHealthCheck", "A health check with id %s does not exist.", id)
+			}
+		}
+	}
 	return s.update(ctx, batch.Comment, func(tx *sql.Tx, _ string) error {
 		var zoneText string
 		err := tx.QueryRowContext(ctx, `SELECT name FROM zone_hosted_zones WHERE id=?`, zoneID).Scan(&zoneText)
@@ -234,7 +307,7 @@ func (s *Service) ChangeResourceRecordSets(ctx context.Context, zoneID string, b
 			return fmt.Errorf("zone: stored zone name %q: %w", zoneText, err)
 		}
 		b := &batchState{ctx: ctx, tx: tx, zoneID: zoneID, zoneName: zoneName,
-			loaded: map[string]bool{}, sets: map[string]map[string]*rrsetState{}, original: map[string]bool{}}
+			loaded: map[string]bool{}, sets: map[string]map[setKey]*rrsetState{}, original: map[string]map[setKey]bool{}}
 		var problems []string
 		for _, c := range batch.Changes {
 			p, err := b.apply(c)
@@ -301,63 +374,74 @@ func (b *batchState) apply(c Change) ([]string, error) {
 		return problems, nil
 	}
 
-	types, err := b.load(name)
+	sets, err := b.load(name)
 	if err != nil {
 		return nil, err
 	}
-	identity := fmt.Sprintf("[name='%s', type='%s']", name, in.Type)
-	current := types[in.Type]
+	id := identity(name, in.Type, in.SetIdentifier)
+	key := setKey{in.Type, in.SetIdentifier}
+	current := sets[key]
 	switch c.Action {
 	case ActionDelete:
 		switch {
 		case current == nil:
-			return []string{"Tried to delete resource record set " + identity + " but it was not found"}, nil
-		case current.set.TTL != *in.TTL || !sameRecords(current.rrs, rrs):
-			return []string{"Tried to delete resource record set " + identity + " but the values provided do not match the current values"}, nil
+			return []string{"Tried to delete resource record set " + id + " but it was not found"}, nil
+		case current.set.TTL != *in.TTL || !sameRecords(current.rrs, rrs) ||
+			current.set.Failover != in.Failover || current.set.HealthCheckID != in.HealthCheckID:
+			return []string{"Tried to delete resource record set " + id + " but the values provided do not match the current values"}, nil
 		case apex && in.Type == "NS":
 			return []string{"A HostedZone must contain at least one NS record for the zone itself."}, nil
 		case apex && in.Type == "SOA":
 			return []string{"A HostedZone must contain exactly one SOA record."}, nil
 		}
-		delete(types, in.Type)
+		delete(sets, key)
 		return nil, nil
 	case ActionCreate:
 		if current != nil {
-			return []string{"Tried to create resource record set " + identity + " but it already exists"}, nil
+			return []string{"Tried to create resource record set " + id + " but it already exists"}, nil
 		}
 	}
-	if in.Type == "CNAME" {
-		for t := range types {
-			if t != "CNAME" {
-				return []string{fmt.Sprintf("RRSet of type CNAME with DNS name %s is not permitted as it conflicts with other records with the same DNS name in zone %s", name, zone)}, nil
-			}
+	for k, other := range sets {
+		if k == key {
+			continue
 		}
-	} else if types["CNAME"] != nil {
-		// The two spaces before CNAME are Route 53's own wording.
-		return []string{fmt.Sprintf("RRSet of type %s with DNS name %s is not permitted because a conflicting RRSet of type  CNAME with the same DNS name already exists in zone %s", in.Type, name, zone)}, nil
+		switch {
+		case in.Type == "CNAME" && k.typ != "CNAME":
+			return []string{fmt.Sprintf("RRSet of type CNAME with DNS name %s is not permitted as it conflicts with other records with the same DNS name in zone %s", name, zone)}, nil
+		case in.Type != "CNAME" && k.typ == "CNAME":
+			// The two spaces before CNAME are Route 53's own wording.
+			return []string{fmt.Sprintf("RRSet of type %s with DNS name %s is not permitted because a conflicting RRSet of type  CNAME with the same DNS name already exists in zone %s", in.Type, name, zone)}, nil
+		case k.typ != in.Type:
+		case in.SetIdentifier != "" && k.id == "":
+			return []string{fmt.Sprintf("RRSet with DNS name %s, type %s, SetIdentifier %s cannot be created as a non-weighted set exists with the same name and type.", name, in.Type, in.SetIdentifier)}, nil
+		case in.SetIdentifier == "" && k.id != "":
+			return []string{fmt.Sprintf("RRSet with DNS name %s, type %s cannot be created as other RRSets exist with the same name and type.", name, in.Type)}, nil
+		case in.Failover != "" && other.set.Failover == in.Failover:
+			return []string{fmt.Sprintf("Tried to create resource record set %s but a %s failover record set with the same name and type already exists (set-identifier='%s')", id, in.Failover, k.id)}, nil
+		}
 	}
 	values := append([]string(nil), in.Values...)
-	types[in.Type] = &rrsetState{set: RecordSet{Name: name, Type: in.Type, TTL: *in.TTL, Values: values}, rrs: rrs}
+	sets[key] = &rrsetState{set: RecordSet{Name: name, Type: in.Type, TTL: *in.TTL, Values: values,
+		SetIdentifier: in.SetIdentifier, Failover: in.Failover, HealthCheckID: in.HealthCheckID}, rrs: rrs}
 	return nil, nil
 }
 
 // write stores the record sets the batch touched.
 func (b *batchState) write() error {
-	for name, types := range b.sets {
+	for name, sets := range b.sets {
 		owner, err := parseName(name)
 		if err != nil {
 			return err
 		}
-		for _, st := range types {
+		for _, st := range sets {
 			if err := putRecordSet(b.ctx, b.tx, b.zoneID, owner, st.set); err != nil {
 				return err
 			}
 		}
-		for key := range b.original {
-			n, t, _ := strings.Cut(key, " ")
-			if n == name && types[t] == nil {
+		for k := range b.original[name] {
+			if sets[k] == nil {
 				if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM zone_record_sets
-					WHERE zone_id=? AND name=? AND type=? AND set_identifier=''`, b.zoneID, name, t); err != nil {
+					WHERE zone_id=? AND name=? AND type=? AND set_identifier=?`, b.zoneID, name, k.typ, k.id); err != nil {
 					return err
 				}
 			}
@@ -371,18 +455,20 @@ func putRecordSet(ctx context.Context, tx *sql.Tx, zoneID string, owner domainNa
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO zone_record_sets (zone_id, name, sort_key, type, set_identifier, ttl, record_values)
-		VALUES (?, ?, ?, ?, '', ?, ?)
-		ON CONFLICT (zone_id, name, type, set_identifier) DO UPDATE SET ttl=excluded.ttl, record_values=excluded.record_values`,
-		zoneID, owner.String(), owner.sortKey(), rs.Type, rs.TTL, string(values))
+	_, err = tx.ExecContext(ctx, `INSERT INTO zone_record_sets (zone_id, name, sort_key, type, set_identifier, ttl, record_values, failover, health_check_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (zone_id, name, type, set_identifier) DO UPDATE SET ttl=excluded.ttl, record_values=excluded.record_values,
+			failover=excluded.failover, health_check_id=excluded.health_check_id`,
+		zoneID, owner.String(), owner.sortKey(), rs.Type, rs.SetIdentifier, rs.TTL, string(values), rs.Failover, rs.HealthCheckID)
 	return err
 }
 
 // ListRecordSetsInput positions a ListResourceRecordSets page.
 type ListRecordSetsInput struct {
-	StartName string
-	StartType string
-	MaxItems  int // 0 means the default
+	StartName       string
+	StartType       string
+	StartIdentifier string
+	MaxItems        int // 0 means the default
 }
 
 // RecordSetPage is one page of ListResourceRecordSets.
@@ -390,8 +476,9 @@ type RecordSetPage struct {
 	RecordSets  []RecordSet
 	IsTruncated bool
 	// NextName and NextType name the first set of the next page.
-	NextName string
-	NextType string
+	NextName       string
+	NextType       string
+	NextIdentifier string
 }
 
 // ListResourceRecordSets lists a zone's record sets in Route 53's order: by
@@ -434,9 +521,9 @@ func (s *Service) ListResourceRecordSets(ctx context.Context, zoneID string, in 
 	if err != nil {
 		return nil, fmt.Errorf("zone: list record sets: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT name, type, ttl, record_values FROM zone_record_sets
-		WHERE zone_id=? AND (sort_key > ? OR (sort_key = ? AND type >= ?))
-		ORDER BY sort_key, type, set_identifier LIMIT ?`, zoneID, startKey, startKey, startType, limit+1)
+	rows, err := tx.QueryContext(ctx, `SELECT name, type, ttl, record_values, set_identifier, failover, health_check_id FROM zone_record_sets
+		WHERE zone_id=? AND (sort_key > ? OR (sort_key = ? AND (type > ? OR (type = ? AND set_identifier >= ?))))
+		ORDER BY sort_key, type, set_identifier LIMIT ?`, zoneID, startKey, startKey, startType, startType, in.StartIdentifier, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("zone: list record sets: %w", err)
 	}
@@ -447,12 +534,12 @@ func (s *Service) ListResourceRecordSets(ctx context.Context, zoneID string, in 
 			rs     RecordSet
 			values string
 		)
-		if err := rows.Scan(&rs.Name, &rs.Type, &rs.TTL, &values); err != nil {
+		if err := rows.Scan(&rs.Name, &rs.Type, &rs.TTL, &values, &rs.SetIdentifier, &rs.Failover, &rs.HealthCheckID); err != nil {
 			return nil, fmt.Errorf("zone: list record sets: %w", err)
 		}
 		if len(page.RecordSets) == limit {
 			page.IsTruncated = true
-			page.NextName, page.NextType = rs.Name, rs.Type
+			page.NextName, page.NextType, page.NextIdentifier = rs.Name, rs.Type, rs.SetIdentifier
 			break
 		}
 		if err := json.Unmarshal([]byte(values), &rs.Values); err != nil {

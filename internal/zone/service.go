@@ -66,6 +66,9 @@ var migrations = []string{
 		comment TEXT NOT NULL DEFAULT '',
 		generation INTEGER NOT NULL
 	);`,
+	// Failover routing: the role and the health check of a record set.
+	`ALTER TABLE zone_record_sets ADD COLUMN failover TEXT NOT NULL DEFAULT '';
+	ALTER TABLE zone_record_sets ADD COLUMN health_check_id TEXT NOT NULL DEFAULT '';`,
 }
 
 // Service is the hosted-zone domain service.
@@ -76,6 +79,10 @@ type Service struct {
 	// from. A change is INSYNC once Served reaches the generation it was
 	// committed at. Nil means every change is reported INSYNC.
 	Served func() uint64
+	// HealthCheckExists answers whether a health check exists, for record
+	// sets that name one (NoSuchHealthCheck otherwise). Wire it to
+	// health.Service.Exists; nil accepts every id.
+	HealthCheckExists func(ctx context.Context, id string) (bool, error)
 
 	st          *store.Store
 	nameServers []domainName

@@ -29,10 +29,15 @@ type ZoneData struct {
 	RecordSets []RecordSet
 }
 
-// RRs returns every record of the zone.
+// RRs returns every record of the zone's simple record sets. Failover sets
+// are left out: FailoverGroups returns them, for the DNS server to choose
+// between by health.
 func (z ZoneData) RRs() ([]dns.RR, error) {
 	var out []dns.RR
 	for _, rs := range z.RecordSets {
+		if rs.SetIdentifier != "" {
+			continue
+		}
 		rrs, err := rs.RRs()
 		if err != nil {
 			return nil, err
@@ -40,6 +45,39 @@ func (z ZoneData) RRs() ([]dns.RR, error) {
 		out = append(out, rrs...)
 	}
 	return out, nil
+}
+
+// FailoverGroup is the failover record sets of one name and type: at most
+// one PRIMARY and one SECONDARY (either may be nil).
+type FailoverGroup struct {
+	Name, Type         string
+	Primary, Secondary *RecordSet
+}
+
+// FailoverGroups returns the zone's failover record sets grouped by name and
+// type, in the zone's order.
+func (z ZoneData) FailoverGroups() []FailoverGroup {
+	var out []FailoverGroup
+	index := map[[2]string]int{}
+	for i := range z.RecordSets {
+		rs := &z.RecordSets[i]
+		if rs.Failover == "" {
+			continue
+		}
+		k := [2]string{rs.Name, rs.Type}
+		j, ok := index[k]
+		if !ok {
+			j = len(out)
+			index[k] = j
+			out = append(out, FailoverGroup{Name: rs.Name, Type: rs.Type})
+		}
+		if rs.Failover == FailoverPrimary {
+			out[j].Primary = rs
+		} else {
+			out[j].Secondary = rs
+		}
+	}
+	return out
 }
 
 // Snapshot reads all zones and record sets for the DNS server.
@@ -76,7 +114,7 @@ func (s *Service) Snapshot(ctx context.Context) (*Data, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("zone: snapshot: %w", err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT zone_id, name, type, ttl, record_values FROM zone_record_sets
+	rows, err = tx.QueryContext(ctx, `SELECT zone_id, name, type, ttl, record_values, set_identifier, failover, health_check_id FROM zone_record_sets
 		ORDER BY zone_id, sort_key, type, set_identifier`)
 	if err != nil {
 		return nil, fmt.Errorf("zone: snapshot: %w", err)
@@ -87,7 +125,7 @@ func (s *Service) Snapshot(ctx context.Context) (*Data, error) {
 			zoneID, values string
 			rs             RecordSet
 		)
-		if err := rows.Scan(&zoneID, &rs.Name, &rs.Type, &rs.TTL, &values); err != nil {
+		if err := rows.Scan(&zoneID, &rs.Name, &rs.Type, &rs.TTL, &values, &rs.SetIdentifier, &rs.Failover, &rs.HealthCheckID); err != nil {
 			return nil, fmt.Errorf("zone: snapshot: %w", err)
 		}
 		if err := json.Unmarshal([]byte(values), &rs.Values); err != nil {
