@@ -22,13 +22,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strings"
+
+	"github.com/portico-iot/portico/internal/botocoremodel"
 )
 
 // MaxServerCertificates mirrors endpoint.MaxServerCertificates; the
@@ -42,14 +39,11 @@ func main() {
 	data := flag.String("botocore", "", "botocore package directory (holding data/); default: ask python3")
 	flag.Parse()
 
-	dir := *data
-	if dir == "" {
-		var err error
-		if dir, err = botocoreDir(); err != nil {
-			log.Fatal(err)
-		}
+	dir, err := botocoremodel.Dir(*data)
+	if err != nil {
+		log.Fatal(err)
 	}
-	raw, apiVersion, err := newestModel(dir, "iot")
+	raw, apiVersion, err := botocoremodel.NewestModel(dir, "iot")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -63,7 +57,7 @@ func main() {
 		log.Fatal(err)
 	}
 	// No name or time in the header: the output depends only on the model.
-	zw.Comment = fmt.Sprintf("botocore %s iot %s with Portico extensions", botocoreVersion(dir), apiVersion)
+	zw.Comment = fmt.Sprintf("botocore %s iot %s with Portico extensions", botocoremodel.Version(dir), apiVersion)
 	if _, err := zw.Write(model); err != nil {
 		log.Fatal(err)
 	}
@@ -263,62 +257,4 @@ func encode(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-func botocoreDir() (string, error) {
-	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-	if err != nil {
-		return "", fmt.Errorf("locate botocore with python3 (or pass -botocore): %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-var versionRE = regexp.MustCompile(`__version__\s*=\s*['"]([^'"]+)['"]`)
-
-func botocoreVersion(dir string) string {
-	src, err := os.ReadFile(filepath.Join(dir, "__init__.py"))
-	if err != nil {
-		return "(unknown version)"
-	}
-	if m := versionRE.FindSubmatch(src); m != nil {
-		return string(m[1])
-	}
-	return "(unknown version)"
-}
-
-// newestModel reads service-2.json of the newest API version of service.
-func newestModel(botocore, service string) ([]byte, string, error) {
-	base := filepath.Join(botocore, "data", service)
-	versions, err := os.ReadDir(base)
-	if err != nil {
-		return nil, "", err
-	}
-	var newest string
-	for _, v := range versions {
-		if v.IsDir() && v.Name() > newest {
-			newest = v.Name()
-		}
-	}
-	if newest == "" {
-		return nil, "", fmt.Errorf("%s: no API version", base)
-	}
-	path := filepath.Join(base, newest, "service-2.json")
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		return raw, newest, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, "", err
-	}
-	f, err := os.Open(path + ".gz")
-	if err != nil {
-		return nil, "", err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s.gz: %w", path, err)
-	}
-	raw, err = io.ReadAll(zr)
-	return raw, newest, err
 }

@@ -11,21 +11,17 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"go/format"
-	"io"
-	"io/fs"
 	"log"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/portico-iot/portico/internal/botocoremodel"
 )
 
 type model struct {
@@ -51,14 +47,11 @@ func main() {
 	data := flag.String("botocore", "", "botocore package directory (holding data/); default: ask python3")
 	flag.Parse()
 
-	dir := *data
-	if dir == "" {
-		var err error
-		if dir, err = botocoreDir(); err != nil {
-			log.Fatal(err)
-		}
+	dir, err := botocoremodel.Dir(*data)
+	if err != nil {
+		log.Fatal(err)
 	}
-	version := botocoreVersion(dir)
+	version := botocoremodel.Version(dir)
 	iot, iotVersion, err := routes(dir, "iot")
 	if err != nil {
 		log.Fatal(err)
@@ -91,46 +84,11 @@ func writeTable(b *bytes.Buffer, name, what string, rs []route) {
 	b.WriteString("}\n\n")
 }
 
-func botocoreDir() (string, error) {
-	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-	if err != nil {
-		return "", fmt.Errorf("locate botocore with python3 (or pass -botocore): %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-var versionRE = regexp.MustCompile(`__version__\s*=\s*['"]([^'"]+)['"]`)
-
-func botocoreVersion(dir string) string {
-	src, err := os.ReadFile(filepath.Join(dir, "__init__.py"))
-	if err != nil {
-		return "(unknown version)"
-	}
-	if m := versionRE.FindSubmatch(src); m != nil {
-		return string(m[1])
-	}
-	return "(unknown version)"
-}
-
 // routes reads the newest API version of service and returns its operations
 // sorted by name, with any query part of requestUri dropped (no IoT
 // operation needs it to be told apart).
 func routes(botocore, service string) ([]route, string, error) {
-	base := filepath.Join(botocore, "data", service)
-	versions, err := os.ReadDir(base)
-	if err != nil {
-		return nil, "", err
-	}
-	var newest string
-	for _, v := range versions {
-		if v.IsDir() && v.Name() > newest {
-			newest = v.Name()
-		}
-	}
-	if newest == "" {
-		return nil, "", fmt.Errorf("%s: no API version", base)
-	}
-	raw, err := readModel(filepath.Join(base, newest, "service-2.json"))
+	raw, newest, err := botocoremodel.NewestModel(botocore, service)
 	if err != nil {
 		return nil, "", err
 	}
@@ -157,24 +115,4 @@ func routes(botocore, service string) ([]route, string, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, newest, nil
-}
-
-func readModel(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		return raw, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	f, err := os.Open(path + ".gz")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s.gz: %w", path, err)
-	}
-	return io.ReadAll(zr)
 }
