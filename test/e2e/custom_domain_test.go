@@ -25,12 +25,6 @@ func TestCustomDomainGuide(t *testing.T) {
 	ns := newNetns(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
-	ns.env = []string{
-		"AWS_ENDPOINT_URL=http://127.0.0.1:4566", "AWS_DEFAULT_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=" + accessKey, "AWS_SECRET_ACCESS_KEY=" + secretKey,
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
-		"PORTICO_ACCESS_KEY_ID=" + accessKey, "PORTICO_SECRET_ACCESS_KEY=" + secretKey,
-	}
 	serveArgs := []string{"--data-dir", dataDir, "--dns-addr", "127.0.0.1:53", "--advertise-addr", "127.0.0.1"}
 	p := ns.startPortico(t, bin, serveArgs...)
 

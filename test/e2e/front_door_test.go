@@ -38,12 +38,6 @@ func TestFrontDoor(t *testing.T) {
 	bin := buildPortico(t)
 	ns := newNetns(t)
 	dir := t.TempDir()
-	ns.env = []string{
-		"AWS_ENDPOINT_URL=http://127.0.0.1:4566", "AWS_DEFAULT_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=" + accessKey, "AWS_SECRET_ACCESS_KEY=" + secretKey,
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
-		"PORTICO_ACCESS_KEY_ID=" + accessKey, "PORTICO_SECRET_ACCESS_KEY=" + secretKey,
-	}
 	dataDir := filepath.Join(dir, "data")
 	p := ns.startPortico(t, bin, "--data-dir", dataDir, "--dns-addr", "127.0.0.1:53", "--tls-addr", "127.0.0.1:443")
 

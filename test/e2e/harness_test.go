@@ -88,7 +88,14 @@ func newNetns(t *testing.T) *netns {
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &netns{name: name}
+	// The aws CLI talks to Portico's API with the test's credentials, and
+	// nothing of the machine's own AWS configuration leaks in.
+	return &netns{name: name, env: []string{
+		"AWS_ENDPOINT_URL=http://127.0.0.1:4566", "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=" + accessKey, "AWS_SECRET_ACCESS_KEY=" + secretKey,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
+		"PORTICO_ACCESS_KEY_ID=" + accessKey, "PORTICO_SECRET_ACCESS_KEY=" + secretKey,
+	}}
 }
 
 func mustRun(t *testing.T, name string, args ...string) {

@@ -25,12 +25,6 @@ func TestOCSPStaplingAndRotation(t *testing.T) {
 	bin := buildPortico(t)
 	ns := newNetns(t)
 	dir := t.TempDir()
-	ns.env = []string{
-		"AWS_ENDPOINT_URL=http://127.0.0.1:4566", "AWS_DEFAULT_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=" + accessKey, "AWS_SECRET_ACCESS_KEY=" + secretKey,
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
-		"PORTICO_ACCESS_KEY_ID=" + accessKey, "PORTICO_SECRET_ACCESS_KEY=" + secretKey,
-	}
 	ns.startPortico(t, bin, "--data-dir", filepath.Join(dir, "data"), "--dns-addr", "127.0.0.1:53")
 
 	// The operator's CA runs its own OCSP responder.
