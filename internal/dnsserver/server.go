@@ -35,6 +35,9 @@ type Config struct {
 	Listener   net.Listener
 	// Source supplies the zones.
 	Source Source
+	// Health decides failover groups; nil counts every check healthy. Call
+	// HealthChanged when it changes.
+	Health Health
 	// Logger receives reload problems; nil discards.
 	Logger *slog.Logger
 	// MaxUDPSize caps UDP answers whatever EDNS0 buffer the client
@@ -50,6 +53,11 @@ type Server struct {
 
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
+	// zones and generation are the Source's last answer (under reloadMu),
+	// kept so a health change rebuilds answers without the Source.
+	zones      []Zone
+	generation uint64
+	loaded     bool
 
 	listenMu sync.Mutex
 	pc       net.PacketConn
@@ -94,8 +102,21 @@ func (s *Server) Reload(ctx context.Context) error {
 	if cur := s.snap.Load(); cur != nil && cur.generation > gen {
 		return nil
 	}
-	s.snap.Store(buildSnapshot(zones, gen, s.logger))
+	s.zones, s.generation, s.loaded = zones, gen, true
+	s.snap.Store(buildSnapshot(zones, gen, s.cfg.Health, s.logger))
 	return nil
+}
+
+// HealthChanged recomputes the answers of failover groups from the zones
+// last loaded and Config.Health, without asking the Source: wire it to the
+// health checker's change callback. Before the first load it does nothing.
+func (s *Server) HealthChanged() {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if !s.loaded {
+		return
+	}
+	s.snap.Store(buildSnapshot(s.zones, s.generation, s.cfg.Health, s.logger))
 }
 
 // Listen binds the UDP and TCP sockets (Run calls it if needed). Call it

@@ -87,7 +87,7 @@ type testServer struct {
 }
 
 // startServer runs a server on 127.0.0.1 sockets of port 0.
-func startServer(t testing.TB, src Source, maxUDP int) *testServer {
+func startServer(t testing.TB, src Source, maxUDP int, options ...func(*Config)) *testServer {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -97,7 +97,11 @@ func startServer(t testing.TB, src Source, maxUDP int) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{PacketConn: pc, Listener: ln, Source: src, MaxUDPSize: maxUDP})
+	cfg := Config{PacketConn: pc, Listener: ln, Source: src, MaxUDPSize: maxUDP}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := New(cfg)
 	changes := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -422,7 +426,7 @@ func TestBadZoneData(t *testing.T) {
 		),
 		StaticZone("good.example", []string{"ns.other.example"}, 1, mustRR(t, "a.good.example. 60 IN A 198.51.100.1")),
 	}
-	snap := buildSnapshot(zones, 1, New(Config{}).logger)
+	snap := buildSnapshot(zones, 1, nil, New(Config{}).logger)
 	if _, ok := snap.zones["nosoa.example."]; ok {
 		t.Error("a zone without SOA is served")
 	}

@@ -77,7 +77,7 @@ func lowerASCII(s string) string {
 // origin) is left out and logged; a record that cannot be packed or lies
 // outside its zone is dropped and logged. One bad record never takes the
 // other zones down.
-func buildSnapshot(zones []Zone, generation uint64, logger *slog.Logger) *snapshot {
+func buildSnapshot(zones []Zone, generation uint64, health Health, logger *slog.Logger) *snapshot {
 	snap := &snapshot{generation: generation, zones: make(map[string]*zoneIndex, len(zones))}
 	buf := make([]byte, dns.MaxMsgSize)
 	for _, z := range zones {
@@ -90,7 +90,14 @@ func buildSnapshot(zones []Zone, generation uint64, logger *slog.Logger) *snapsh
 			logger.Warn("dns zone not served: another zone with this origin is served", "origin", origin)
 			continue
 		}
-		zi, err := indexZone(origin, z.Records, buf, logger)
+		records := z.Records
+		if len(z.Failover) > 0 {
+			records = append([]dns.RR(nil), z.Records...)
+			for _, g := range z.Failover {
+				records = append(records, g.choose(health)...)
+			}
+		}
+		zi, err := indexZone(origin, records, buf, logger)
 		if err != nil {
 			logger.Error("dns zone not served", "origin", origin, "err", err)
 			continue
