@@ -3,13 +3,10 @@ package iot
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
-	"github.com/portico-iot/portico/internal/fault"
 )
 
 // Devices is the certificate registry (internal/device) as the adapter sees it.
@@ -45,18 +42,6 @@ func certEpoch(t time.Time) *float64 {
 	return &v
 }
 
-// queryBool reads an optional boolean query member; absent means false.
-func queryBool(r *http.Request, name string) (bool, error) {
-	v := r.URL.Query().Get(name)
-	switch strings.ToLower(v) {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
-	}
-	return false, fault.Invalidf("%s must be true or false, not %q", name, v)
-}
-
 type keyPairJSON struct {
 	PublicKey  string `json:"PublicKey,omitempty"`
 	PrivateKey string `json:"PrivateKey,omitempty"`
@@ -90,11 +75,12 @@ func (h *handler) registerCertificateWithoutCA(w http.ResponseWriter, r *http.Re
 		h.fail(w, err)
 		return
 	}
-	if in.CertificatePem == nil {
-		h.fail(w, fault.Invalidf("1 validation error detected: Value null at 'certificatePem' failed to satisfy constraint: Member must not be null"))
+	pem, err := required("certificatePem", in.CertificatePem)
+	if err != nil {
+		h.fail(w, err)
 		return
 	}
-	c, err := h.Devices.RegisterCertificateWithoutCA(r.Context(), *in.CertificatePem, device.Status(in.Status))
+	c, err := h.Devices.RegisterCertificateWithoutCA(r.Context(), pem, device.Status(in.Status))
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -161,23 +147,18 @@ type certificateSummaryJSON struct {
 }
 
 func (h *handler) listCertificates(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	pageSize := 0
-	if v := q.Get("pageSize"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > device.MaxPageSize {
-			// 0 would mean "default" to the domain; on the wire it is out of range.
-			h.fail(w, fault.Invalidf("1 validation error detected: Value '%s' at 'pageSize' failed to satisfy constraint: Member must be an integer between 1 and %d", v, device.MaxPageSize))
-			return
-		}
-		pageSize = n
+	// 0 would mean "default" to the domain; on the wire it is out of range.
+	pageSize, marker, err := pageQuery(r)
+	if err != nil {
+		h.fail(w, err)
+		return
 	}
 	ascending, err := queryBool(r, "isAscendingOrder")
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	page, err := h.Devices.ListCertificates(r.Context(), pageSize, q.Get("marker"), ascending)
+	page, err := h.Devices.ListCertificates(r.Context(), pageSize, marker, ascending)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -198,14 +179,10 @@ func (h *handler) listCertificates(w http.ResponseWriter, r *http.Request) {
 func (h *handler) updateCertificate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("newStatus") {
-		h.fail(w, fault.Invalidf("1 validation error detected: Value null at 'newStatus' failed to satisfy constraint: Member must not be null"))
+		h.fail(w, notNull("newStatus"))
 		return
 	}
-	if err := h.Devices.UpdateCertificate(r.Context(), r.PathValue("certificateId"), device.Status(q.Get("newStatus"))); err != nil {
-		h.fail(w, err)
-		return
-	}
-	h.ok(w, struct{}{})
+	h.done(w, h.Devices.UpdateCertificate(r.Context(), r.PathValue("certificateId"), device.Status(q.Get("newStatus"))))
 }
 
 func (h *handler) deleteCertificate(w http.ResponseWriter, r *http.Request) {
@@ -214,9 +191,5 @@ func (h *handler) deleteCertificate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	if err := h.Devices.DeleteCertificate(r.Context(), r.PathValue("certificateId"), force); err != nil {
-		h.fail(w, err)
-		return
-	}
-	h.ok(w, struct{}{})
+	h.done(w, h.Devices.DeleteCertificate(r.Context(), r.PathValue("certificateId"), force))
 }

@@ -174,11 +174,7 @@ func (h *handler) updateDomainConfiguration(w http.ResponseWriter, r *http.Reque
 }
 
 func (h *handler) deleteDomainConfiguration(w http.ResponseWriter, r *http.Request) {
-	if err := h.Endpoints.Delete(r.Context(), r.PathValue("name")); err != nil {
-		h.fail(w, err)
-		return
-	}
-	h.ok(w, struct{}{})
+	h.done(w, h.Endpoints.Delete(r.Context(), r.PathValue("name")))
 }
 
 type domainConfigurationSummary struct {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
-	"github.com/portico-iot/portico/internal/fault"
 )
 
 // Policies is the policy registry (internal/device) as the adapter sees it.
@@ -73,28 +72,21 @@ type policiesAPI struct {
 	svc Policies
 }
 
-func policyDocumentRequired() error {
-	return fault.Invalidf("1 validation error detected: Value null at 'policyDocument' failed to satisfy constraint: Member must not be null")
-}
-
 func (a policiesAPI) createPolicy(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		PolicyDocument *string         `json:"policyDocument"`
 		Tags           []policyTagJSON `json:"tags"`
 	}
-	if err := awsapi.DecodeJSON(r, &in); err != nil {
+	doc, err := decodePolicyDocument(r, &in, &in.PolicyDocument)
+	if err != nil {
 		a.fail(w, err)
-		return
-	}
-	if in.PolicyDocument == nil {
-		a.fail(w, policyDocumentRequired())
 		return
 	}
 	tags := make([]device.PolicyTag, 0, len(in.Tags))
 	for _, t := range in.Tags {
 		tags = append(tags, device.PolicyTag{Key: t.Key, Value: t.Value})
 	}
-	v, err := a.svc.CreatePolicy(r.Context(), r.PathValue("policyName"), *in.PolicyDocument, tags)
+	v, err := a.svc.CreatePolicy(r.Context(), r.PathValue("policyName"), doc, tags)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -125,11 +117,7 @@ func (a policiesAPI) getPolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a policiesAPI) deletePolicy(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.DeletePolicy(r.Context(), r.PathValue("policyName")); err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.done(w, a.svc.DeletePolicy(r.Context(), r.PathValue("policyName")))
 }
 
 type policyJSON struct {
@@ -151,7 +139,7 @@ type policyListJSON struct {
 }
 
 func (a policiesAPI) listPolicies(w http.ResponseWriter, r *http.Request) {
-	size, err := queryInt(r, "pageSize", device.MaxPageSize)
+	size, marker, err := pageQuery(r)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -161,24 +149,17 @@ func (a policiesAPI) listPolicies(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	page, err := a.svc.ListPolicies(r.Context(), size, r.URL.Query().Get("marker"), asc)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, policyListJSON{policiesJSON(page.Policies), page.NextMarker})
+	page, err := a.svc.ListPolicies(r.Context(), size, marker, asc)
+	a.policyPage(w, page, err)
 }
 
 func (a policiesAPI) createPolicyVersion(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		PolicyDocument *string `json:"policyDocument"`
 	}
-	if err := awsapi.DecodeJSON(r, &in); err != nil {
+	doc, err := decodePolicyDocument(r, &in, &in.PolicyDocument)
+	if err != nil {
 		a.fail(w, err)
-		return
-	}
-	if in.PolicyDocument == nil {
-		a.fail(w, policyDocumentRequired())
 		return
 	}
 	setAsDefault, err := queryBool(r, "setAsDefault")
@@ -186,7 +167,7 @@ func (a policiesAPI) createPolicyVersion(w http.ResponseWriter, r *http.Request)
 		a.fail(w, err)
 		return
 	}
-	v, err := a.svc.CreatePolicyVersion(r.Context(), r.PathValue("policyName"), *in.PolicyDocument, setAsDefault)
+	v, err := a.svc.CreatePolicyVersion(r.Context(), r.PathValue("policyName"), doc, setAsDefault)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -238,22 +219,23 @@ func (a policiesAPI) getPolicyVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a policiesAPI) setDefaultPolicyVersion(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.SetDefaultPolicyVersion(r.Context(), r.PathValue("policyName"), r.PathValue("policyVersionId")); err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.done(w, a.svc.SetDefaultPolicyVersion(r.Context(), r.PathValue("policyName"), r.PathValue("policyVersionId")))
 }
 
 func (a policiesAPI) deletePolicyVersion(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.DeletePolicyVersion(r.Context(), r.PathValue("policyName"), r.PathValue("policyVersionId")); err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.done(w, a.svc.DeletePolicyVersion(r.Context(), r.PathValue("policyName"), r.PathValue("policyVersionId")))
 }
 
-// target reads the body's target member.
+// decodePolicyDocument decodes the body into in and returns its required
+// policyDocument member, doc.
+func decodePolicyDocument(r *http.Request, in any, doc **string) (string, error) {
+	if err := awsapi.DecodeJSON(r, in); err != nil {
+		return "", err
+	}
+	return required("policyDocument", *doc)
+}
+
+// decodeTarget reads the body's target member.
 func decodeTarget(r *http.Request) (string, error) {
 	var in struct {
 		Target *string `json:"target"`
@@ -261,34 +243,30 @@ func decodeTarget(r *http.Request) (string, error) {
 	if err := awsapi.DecodeJSON(r, &in); err != nil {
 		return "", err
 	}
-	if in.Target == nil {
-		return "", fault.Invalidf("1 validation error detected: Value null at 'target' failed to satisfy constraint: Member must not be null")
+	return required("target", in.Target)
+}
+
+// principalPolicyHeader reads the deprecated operations' principal header.
+func principalPolicyHeader(r *http.Request) (string, error) {
+	return principalHeader(r, "x-amzn-iot-principal")
+}
+
+// attachment runs attach or detach for the path's policy and the target
+// that target reads from the request.
+func (a policiesAPI) attachment(w http.ResponseWriter, r *http.Request, target func(*http.Request) (string, error), op func(ctx context.Context, name, target string) error) {
+	t, err := target(r)
+	if err == nil {
+		err = op(r.Context(), r.PathValue("policyName"), t)
 	}
-	return *in.Target, nil
+	a.done(w, err)
 }
 
 func (a policiesAPI) attachPolicy(w http.ResponseWriter, r *http.Request) {
-	target, err := decodeTarget(r)
-	if err == nil {
-		err = a.svc.AttachPolicy(r.Context(), r.PathValue("policyName"), target)
-	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.attachment(w, r, decodeTarget, a.svc.AttachPolicy)
 }
 
 func (a policiesAPI) detachPolicy(w http.ResponseWriter, r *http.Request) {
-	target, err := decodeTarget(r)
-	if err == nil {
-		err = a.svc.DetachPolicy(r.Context(), r.PathValue("policyName"), target)
-	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.attachment(w, r, decodeTarget, a.svc.DetachPolicy)
 }
 
 // listAttachedPolicies ignores recursive: certificates have no parents.
@@ -301,12 +279,18 @@ func (a policiesAPI) listAttachedPolicies(w http.ResponseWriter, r *http.Request
 }
 
 func (a policiesAPI) attachedPolicies(w http.ResponseWriter, r *http.Request, target string) {
-	size, err := queryInt(r, "pageSize", device.MaxPageSize)
+	size, marker, err := pageQuery(r)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	page, err := a.svc.ListAttachedPolicies(r.Context(), target, size, r.URL.Query().Get("marker"))
+	page, err := a.svc.ListAttachedPolicies(r.Context(), target, size, marker)
+	a.policyPage(w, page, err)
+}
+
+// policyPage answers with a page of policies, or with the error that
+// listing it returned.
+func (a policiesAPI) policyPage(w http.ResponseWriter, page *device.PolicyPage, err error) {
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -326,47 +310,29 @@ func (a policiesAPI) listTargetsForPolicy(w http.ResponseWriter, r *http.Request
 }
 
 func (a policiesAPI) targets(w http.ResponseWriter, r *http.Request, name string) (*device.NamePage, bool) {
-	size, err := queryInt(r, "pageSize", device.MaxPageSize)
-	if err != nil {
-		a.fail(w, err)
-		return nil, false
+	size, marker, err := pageQuery(r)
+	if err == nil {
+		var page *device.NamePage
+		if page, err = a.svc.ListTargetsForPolicy(r.Context(), name, size, marker); err == nil {
+			return page, true
+		}
 	}
-	page, err := a.svc.ListTargetsForPolicy(r.Context(), name, size, r.URL.Query().Get("marker"))
-	if err != nil {
-		a.fail(w, err)
-		return nil, false
-	}
-	return page, true
+	a.fail(w, err)
+	return nil, false
 }
 
 func (a policiesAPI) attachPrincipalPolicy(w http.ResponseWriter, r *http.Request) {
-	p, err := principalHeader(r, "x-amzn-iot-principal")
-	if err == nil {
-		err = a.svc.AttachPolicy(r.Context(), r.PathValue("policyName"), p)
-	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.attachment(w, r, principalPolicyHeader, a.svc.AttachPolicy)
 }
 
 func (a policiesAPI) detachPrincipalPolicy(w http.ResponseWriter, r *http.Request) {
-	p, err := principalHeader(r, "x-amzn-iot-principal")
-	if err == nil {
-		err = a.svc.DetachPolicy(r.Context(), r.PathValue("policyName"), p)
-	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.attachment(w, r, principalPolicyHeader, a.svc.DetachPolicy)
 }
 
 // listPrincipalPolicies answers in name order; isAscendingOrder is
 // accepted and ignored.
 func (a policiesAPI) listPrincipalPolicies(w http.ResponseWriter, r *http.Request) {
-	p, err := principalHeader(r, "x-amzn-iot-principal")
+	p, err := principalPolicyHeader(r)
 	if err == nil {
 		_, err = queryBool(r, "isAscendingOrder")
 	}
@@ -380,7 +346,7 @@ func (a policiesAPI) listPrincipalPolicies(w http.ResponseWriter, r *http.Reques
 func (a policiesAPI) listPolicyPrincipals(w http.ResponseWriter, r *http.Request) {
 	name := r.Header.Get("x-amzn-iot-policy")
 	if name == "" {
-		a.fail(w, fault.Invalidf("1 validation error detected: Value null at 'policyName' failed to satisfy constraint: Member must not be null"))
+		a.fail(w, notNull("policyName"))
 		return
 	}
 	if _, err := queryBool(r, "isAscendingOrder"); err != nil {

@@ -78,11 +78,7 @@ func (h *handler) tagResource(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = t.TagResource(r.Context(), req.ResourceArn, fromWireTags(req.Tags))
 	}
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	h.ok(w, struct{}{})
+	h.done(w, err)
 }
 
 func (h *handler) untagResource(w http.ResponseWriter, r *http.Request) {
@@ -101,11 +97,7 @@ func (h *handler) untagResource(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = t.UntagResource(r.Context(), req.ResourceArn, req.TagKeys)
 	}
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	h.ok(w, struct{}{})
+	h.done(w, err)
 }
 
 // listTagsForResource answers in one page: a resource has at most

@@ -3,11 +3,9 @@ package iot
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
-	"github.com/portico-iot/portico/internal/fault"
 )
 
 // Things is the thing registry (internal/device) as the adapter sees it. The
@@ -48,42 +46,6 @@ func (h *handler) registerThings() {
 type thingsAPI struct {
 	*handler
 	svc Things
-}
-
-// queryInt reads an optional integer query member within 1..max; absent
-// is 0.
-func queryInt(r *http.Request, name string, max int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		return 0, fault.Invalidf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must be an integer between 1 and %d", v, name, max)
-	}
-	return n, nil
-}
-
-// queryInt64 reads an optional long query member; absent is nil.
-func queryInt64(r *http.Request, name string) (*int64, error) {
-	q := r.URL.Query()
-	if !q.Has(name) {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(q.Get(name), 10, 64)
-	if err != nil {
-		return nil, fault.Invalidf("%s must be an integer, not %q", name, q.Get(name))
-	}
-	return &n, nil
-}
-
-// principalHeader reads the x-amzn-principal header member.
-func principalHeader(r *http.Request, header string) (string, error) {
-	p := r.Header.Get(header)
-	if p == "" {
-		return "", fault.Invalidf("1 validation error detected: Value null at 'principal' failed to satisfy constraint: Member must not be null")
-	}
-	return p, nil
 }
 
 type attributePayloadJSON struct {
@@ -157,11 +119,7 @@ func (a thingsAPI) updateThing(w http.ResponseWriter, r *http.Request) {
 		// An attributePayload without attributes (nil) changes none.
 		ti.Attributes, ti.Merge = in.AttributePayload.Attributes, in.AttributePayload.Merge
 	}
-	if err := a.svc.UpdateThing(r.Context(), r.PathValue("thingName"), ti); err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.done(w, a.svc.UpdateThing(r.Context(), r.PathValue("thingName"), ti))
 }
 
 func (a thingsAPI) deleteThing(w http.ResponseWriter, r *http.Request) {
@@ -169,11 +127,7 @@ func (a thingsAPI) deleteThing(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = a.svc.DeleteThing(r.Context(), r.PathValue("thingName"), expected)
 	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.done(w, err)
 }
 
 type thingAttributeJSON struct {
@@ -219,11 +173,7 @@ func (a thingsAPI) attachThingPrincipal(w http.ResponseWriter, r *http.Request) 
 		typ := device.ThingPrincipalType(r.URL.Query().Get("thingPrincipalType"))
 		err = a.svc.AttachThingPrincipal(r.Context(), r.PathValue("thingName"), p, typ)
 	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.done(w, err)
 }
 
 func (a thingsAPI) detachThingPrincipal(w http.ResponseWriter, r *http.Request) {
@@ -231,11 +181,7 @@ func (a thingsAPI) detachThingPrincipal(w http.ResponseWriter, r *http.Request) 
 	if err == nil {
 		err = a.svc.DetachThingPrincipal(r.Context(), r.PathValue("thingName"), p)
 	}
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	a.ok(w, struct{}{})
+	a.done(w, err)
 }
 
 func (a thingsAPI) listThingPrincipals(w http.ResponseWriter, r *http.Request) {
