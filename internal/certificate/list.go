@@ -52,6 +52,7 @@ type Summary struct {
 	NotAfter                             time.Time
 	CreatedAt                            time.Time
 	ImportedAt                           time.Time // zero unless IMPORTED
+	IssuedAt                             time.Time // zero unless an AMAZON_ISSUED certificate was issued
 }
 
 func checkEnum(member string, values, allowed []string) error {
@@ -224,6 +225,9 @@ func (in *ListInput) matches(r *record, now time.Time) bool {
 	if len(in.Statuses) > 0 && !slices.Contains(in.Statuses, r.status(now)) {
 		return false
 	}
+	if r.leaf == nil && (len(in.KeyUsages) > 0 || len(in.ExtendedKeyUsages) > 0) {
+		return false
+	}
 	if len(in.KeyUsages) > 0 {
 		ku := keyUsagesOf(r.leaf)
 		if !slices.ContainsFunc(in.KeyUsages, func(u string) bool { return slices.Contains(ku, u) }) {
@@ -246,31 +250,39 @@ func (in *ListInput) matches(r *record, now time.Time) bool {
 }
 
 func summaryOf(r *record, now time.Time, inUse bool) Summary {
-	sans := subjectAlternativeNames(r.leaf)
+	var sans, ku, ekuNames []string
+	domain := r.domain
+	if r.leaf != nil {
+		domain = domainName(r.leaf)
+		sans = subjectAlternativeNames(r.leaf)
+		ku = keyUsagesOf(r.leaf)
+		for _, e := range extendedKeyUsagesOf(r.leaf) {
+			ekuNames = append(ekuNames, e.Name)
+		}
+	}
+	if r.typ == TypeAmazonIssued {
+		domain, sans = r.names[0], append([]string(nil), r.names...)
+	}
 	more := len(sans) > maxSummarySANs
 	if more {
 		sans = sans[:maxSummarySANs]
 	}
-	eku := extendedKeyUsagesOf(r.leaf)
-	ekuNames := make([]string, len(eku))
-	for i, e := range eku {
-		ekuNames[i] = e.Name
-	}
 	return Summary{
 		CertificateArn:                       r.arn,
-		DomainName:                           domainName(r.leaf),
+		DomainName:                           domain,
 		SubjectAlternativeNameSummaries:      sans,
 		HasAdditionalSubjectAlternativeNames: more,
 		Status:                               r.status(now),
 		Type:                                 r.typ,
 		KeyAlgorithm:                         r.keyAlg,
-		KeyUsages:                            keyUsagesOf(r.leaf),
+		KeyUsages:                            ku,
 		ExtendedKeyUsages:                    ekuNames,
 		InUse:                                inUse,
-		RenewalEligibility:                   RenewalIneligible,
+		RenewalEligibility:                   r.renewalEligibility(now, inUse),
 		NotBefore:                            r.notBefore,
 		NotAfter:                             r.notAfter,
 		CreatedAt:                            r.createdAt,
 		ImportedAt:                           r.importedAt,
+		IssuedAt:                             r.issuedAt,
 	}
 }

@@ -28,16 +28,22 @@ type Material struct {
 // Covers reports whether the certificate is valid for the host name.
 func (m *Material) Covers(name string) bool { return Covers(m.Leaf, name) }
 
-// Material returns the certificate's serving material.
+// Material returns the certificate's serving material. A requested
+// certificate that is not issued has only ARN, Status and KeyAlgorithm (no
+// Leaf, no key): it covers no name.
 func (s *Service) Material(ctx context.Context, arn string) (*Material, error) {
 	r, err := s.load(ctx, arn)
 	if err != nil {
 		return nil, err
 	}
+	if r.leaf == nil {
+		return &Material{ARN: r.arn, Status: r.status(s.now()), KeyAlgorithm: r.keyAlg}, nil
+	}
 	return materialOf(r, s.now())
 }
 
-// All returns the serving material of every certificate, in creation order,
+// All returns the serving material of every certificate that has one (not
+// requests still waiting for validation), in creation order,
 // so that a runtime snapshot can load them at once.
 func (s *Service) All(ctx context.Context) ([]*Material, error) {
 	rows, err := s.st.DB().QueryContext(ctx, `SELECT `+recordColumns+` FROM acm_certificate ORDER BY id`)
@@ -51,6 +57,9 @@ func (s *Service) All(ctx context.Context) ([]*Material, error) {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, fmt.Errorf("certificate: load all: %w", err)
+		}
+		if r.leaf == nil {
+			continue
 		}
 		m, err := materialOf(r, now)
 		if err != nil {

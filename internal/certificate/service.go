@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -49,6 +50,18 @@ var migrations = []string{
 		value          TEXT,
 		PRIMARY KEY (certificate_id, key)
 	);`,
+	// Requested (AMAZON_ISSUED) certificates: a pending row has no
+	// certificate, key or dates yet (empty PEM, zero dates).
+	`ALTER TABLE acm_certificate ADD COLUMN lifecycle TEXT NOT NULL DEFAULT ''; -- '' = derived from dates (IMPORTED)
+	ALTER TABLE acm_certificate ADD COLUMN names TEXT NOT NULL DEFAULT '';     -- JSON: requested names, DomainName first
+	ALTER TABLE acm_certificate ADD COLUMN validation_method TEXT NOT NULL DEFAULT '';
+	ALTER TABLE acm_certificate ADD COLUMN validated TEXT NOT NULL DEFAULT ''; -- JSON: validation record bases seen
+	ALTER TABLE acm_certificate ADD COLUMN idempotency_token TEXT NOT NULL DEFAULT '';
+	ALTER TABLE acm_certificate ADD COLUMN issued_at INTEGER;                  -- unix milliseconds
+	ALTER TABLE acm_certificate ADD COLUMN renewal_requested INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE acm_certificate ADD COLUMN renewal_status TEXT NOT NULL DEFAULT '';
+	ALTER TABLE acm_certificate ADD COLUMN renewal_missing TEXT NOT NULL DEFAULT ''; -- JSON: bases not seen at the last renewal attempt
+	ALTER TABLE acm_certificate ADD COLUMN renewal_updated_at INTEGER;         -- unix milliseconds`,
 }
 
 // Service is the ACM certificate domain service.
@@ -58,6 +71,10 @@ type Service struct {
 	// InUse returns the ARNs of the resources (domain configurations) that use
 	// the certificate; nil means nothing uses any certificate.
 	InUse func(ctx context.Context, arn string) ([]string, error)
+
+	// ValidationZone is the DNS zone under which validation records point
+	// (their CNAME targets); "" means DefaultValidationZone.
+	ValidationZone string
 
 	st      *store.Store
 	region  string
@@ -252,33 +269,69 @@ func checkReimportUsages(old, next *x509.Certificate) error {
 type record struct {
 	id                     int64
 	arn, typ, keyAlg       string
+	domain                 string
 	notBefore, notAfter    time.Time
 	createdAt, importedAt  time.Time
+	issuedAt               time.Time
 	certPEM, chainPEM, key string
 	ctLogging              string
-	leaf                   *x509.Certificate
+	// leaf is nil while a requested certificate is not issued.
+	leaf *x509.Certificate
+
+	lifecycle        string   // stored status of requested certificates; "" for imported ones
+	names            []string // requested names, DomainName first
+	validationMethod string
+	validated        []string // validation record bases seen
+	renewalRequested bool
+	renewalStatus    string
+	renewalMissing   []string
+	renewalUpdatedAt time.Time
 }
 
-const recordColumns = `id, arn, type, key_algorithm, not_before, not_after, created_at, imported_at,
-	certificate_pem, chain_pem, private_key_pem, ct_logging`
+const recordColumns = `id, arn, type, key_algorithm, domain_name, not_before, not_after, created_at, imported_at,
+	certificate_pem, chain_pem, private_key_pem, ct_logging,
+	lifecycle, names, validation_method, validated, issued_at, renewal_requested, renewal_status, renewal_missing, renewal_updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanRecord(row scanner) (*record, error) {
 	var (
-		r               record
-		nb, na, created int64
-		imported        sql.NullInt64
+		r                                record
+		nb, na, created                  int64
+		imported, issued, renewalUpdated sql.NullInt64
+		names, validated, renewalMissing string
 	)
-	if err := row.Scan(&r.id, &r.arn, &r.typ, &r.keyAlg, &nb, &na, &created, &imported,
-		&r.certPEM, &r.chainPEM, &r.key, &r.ctLogging); err != nil {
+	if err := row.Scan(&r.id, &r.arn, &r.typ, &r.keyAlg, &r.domain, &nb, &na, &created, &imported,
+		&r.certPEM, &r.chainPEM, &r.key, &r.ctLogging,
+		&r.lifecycle, &names, &r.validationMethod, &validated, &issued, &r.renewalRequested, &r.renewalStatus, &renewalMissing, &renewalUpdated); err != nil {
 		return nil, err
 	}
-	r.notBefore, r.notAfter = time.Unix(nb, 0).UTC(), time.Unix(na, 0).UTC()
 	r.createdAt = time.UnixMilli(created).UTC()
 	if imported.Valid {
 		r.importedAt = time.UnixMilli(imported.Int64).UTC()
 	}
+	if issued.Valid {
+		r.issuedAt = time.UnixMilli(issued.Int64).UTC()
+	}
+	if renewalUpdated.Valid {
+		r.renewalUpdatedAt = time.UnixMilli(renewalUpdated.Int64).UTC()
+	}
+	for _, f := range []struct {
+		text string
+		into *[]string
+	}{{names, &r.names}, {validated, &r.validated}, {renewalMissing, &r.renewalMissing}} {
+		if f.text == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(f.text), f.into); err != nil {
+			return nil, fmt.Errorf("certificate: stored names of %s do not parse: %v", r.arn, err)
+		}
+	}
+	if r.certPEM == "" {
+		// Requested and not issued: no certificate, no dates.
+		return &r, nil
+	}
+	r.notBefore, r.notAfter = time.Unix(nb, 0).UTC(), time.Unix(na, 0).UTC()
 	leaf, err := parseLeafPEM(r.certPEM)
 	if err != nil {
 		return nil, err
@@ -309,8 +362,15 @@ func (s *Service) load(ctx context.Context, arn string) (*record, error) {
 	return r, nil
 }
 
-// status is ISSUED until the certificate expires.
+// status is the stored status of a requested certificate that is not
+// issued; otherwise ISSUED until the certificate expires.
 func (r *record) status(now time.Time) string {
+	if r.lifecycle != "" && r.lifecycle != StatusIssued {
+		return r.lifecycle
+	}
+	if r.leaf == nil {
+		return StatusPendingValidation
+	}
 	if now.After(r.notAfter) {
 		return StatusExpired
 	}
@@ -327,6 +387,7 @@ type Detail struct {
 	Issuer                  string
 	CreatedAt               time.Time
 	ImportedAt              time.Time // zero unless Type is IMPORTED
+	IssuedAt                time.Time // zero unless an AMAZON_ISSUED certificate was issued
 	Status                  string
 	NotBefore               time.Time
 	NotAfter                time.Time
@@ -337,6 +398,11 @@ type Detail struct {
 	KeyUsages               []string
 	ExtendedKeyUsages       []ExtendedKeyUsage
 	RenewalEligibility      string
+	// DomainValidationOptions has one entry per name of a requested
+	// certificate, in SAN order; nil for imported certificates.
+	DomainValidationOptions []DomainValidation
+	// RenewalSummary is set once a renewal of a requested certificate began.
+	RenewalSummary *RenewalSummary
 	// CertificateTransparencyLoggingPreference is ENABLED or DISABLED.
 	CertificateTransparencyLoggingPreference string
 }
@@ -351,28 +417,70 @@ func (s *Service) Describe(ctx context.Context, arn string) (*Detail, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := r.leaf
-	return &Detail{
+	now := s.now()
+	d := &Detail{
 		CertificateArn:                           r.arn,
-		DomainName:                               domainName(c),
-		SubjectAlternativeNames:                  subjectAlternativeNames(c),
-		Serial:                                   serialString(c.SerialNumber),
-		Subject:                                  c.Subject.String(),
-		Issuer:                                   issuerName(c),
+		DomainName:                               r.domain,
 		CreatedAt:                                r.createdAt,
 		ImportedAt:                               r.importedAt,
-		Status:                                   r.status(s.now()),
+		IssuedAt:                                 r.issuedAt,
+		Status:                                   r.status(now),
 		NotBefore:                                r.notBefore,
 		NotAfter:                                 r.notAfter,
 		KeyAlgorithm:                             r.keyAlg,
-		SignatureAlgorithm:                       signatureAlgorithmName(c.SignatureAlgorithm),
 		InUseBy:                                  users,
 		Type:                                     r.typ,
-		KeyUsages:                                keyUsagesOf(c),
-		ExtendedKeyUsages:                        extendedKeyUsagesOf(c),
-		RenewalEligibility:                       RenewalIneligible,
+		KeyUsages:                                []string{},
+		ExtendedKeyUsages:                        []ExtendedKeyUsage{},
+		RenewalEligibility:                       r.renewalEligibility(now, len(users) > 0),
 		CertificateTransparencyLoggingPreference: r.ctLogging,
-	}, nil
+	}
+	if c := r.leaf; c != nil {
+		d.DomainName = domainName(c)
+		d.SubjectAlternativeNames = subjectAlternativeNames(c)
+		d.Serial = serialString(c.SerialNumber)
+		d.Subject = c.Subject.String()
+		d.Issuer = issuerName(c)
+		d.SignatureAlgorithm = signatureAlgorithmName(c.SignatureAlgorithm)
+		d.KeyUsages = keyUsagesOf(c)
+		d.ExtendedKeyUsages = extendedKeyUsagesOf(c)
+	}
+	if r.typ == TypeAmazonIssued {
+		d.DomainName = r.names[0]
+		d.SubjectAlternativeNames = append([]string(nil), r.names...)
+		if r.leaf != nil {
+			d.Issuer = IssuerName
+		}
+		d.DomainValidationOptions = s.domainValidations(r, r.validated, r.lifecycle == StatusIssued)
+		if r.renewalStatus != "" {
+			missing := r.renewalMissing
+			seen := []string{}
+			for _, n := range r.names {
+				if b := validationBase(n); !slices.Contains(missing, b) {
+					seen = append(seen, b)
+				}
+			}
+			d.RenewalSummary = &RenewalSummary{
+				RenewalStatus:           r.renewalStatus,
+				DomainValidationOptions: s.domainValidations(r, seen, false),
+				UpdatedAt:               r.renewalUpdatedAt,
+			}
+			if r.renewalStatus == RenewalFailed {
+				d.RenewalSummary.RenewalStatusReason = "OTHER"
+			}
+		}
+	}
+	return d, nil
+}
+
+// renewalEligibility is ELIGIBLE for an issued, unexpired, requested
+// certificate that something uses (ACM's rule for DNS-validated public
+// certificates); imported certificates are never eligible.
+func (r *record) renewalEligibility(now time.Time, inUse bool) string {
+	if r.typ == TypeAmazonIssued && r.status(now) == StatusIssued && inUse {
+		return RenewalEligible
+	}
+	return RenewalIneligible
 }
 
 // Get returns the certificate and its chain (issuer first) as PEM. chainPEM is
@@ -382,7 +490,21 @@ func (s *Service) Get(ctx context.Context, arn string) (certPEM, chainPEM string
 	if err != nil {
 		return "", "", err
 	}
+	if err := r.requireIssued(s.now()); err != nil {
+		return "", "", err
+	}
 	return r.certPEM, r.chainPEM, nil
+}
+
+// requireIssued refuses certificates that have no certificate yet.
+func (r *record) requireIssued(now time.Time) error {
+	if r.leaf != nil {
+		return nil
+	}
+	if st := r.status(now); st != StatusPendingValidation {
+		return fault.Coded(fault.Invalid, "InvalidStateException", "Certificate %s is %s; it was never issued.", r.arn, st)
+	}
+	return fault.Coded(fault.Conflict, "RequestInProgressException", "Certificate %s is not yet issued: it is waiting for DNS validation.", r.arn)
 }
 
 // Delete removes a certificate and its key. It is refused while anything uses
