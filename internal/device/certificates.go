@@ -251,7 +251,7 @@ func (s *Service) UpdateCertificate(ctx context.Context, id string, newStatus St
 	default:
 		return fault.Invalidf("1 validation error detected: Value '%s' at 'newStatus' failed to satisfy constraint: Member must satisfy enum value set: [ACTIVE, INACTIVE, REVOKED, PENDING_TRANSFER, REGISTER_INACTIVE, PENDING_ACTIVATION]", newStatus)
 	}
-	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		current, err := currentStatus(ctx, tx, id)
 		if err != nil {
 			return err
@@ -277,15 +277,52 @@ func (s *Service) UpdateCertificate(ctx context.Context, id string, newStatus St
 		}
 		return nil
 	})
+}
+
+// errUnchanged rolls back an Update that would write nothing, so that
+// subscribers are not woken for it.
+var errUnchanged = errors.New("device: unchanged")
+
+// update runs fn in one store transaction; fn returning errUnchanged is
+// success.
+func (s *Service) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	_, err := s.st.Update(ctx, fn)
 	if errors.Is(err, errUnchanged) {
 		return nil
 	}
 	return err
 }
 
-// errUnchanged rolls back an Update that would write nothing, so that
-// subscribers are not woken for it.
-var errUnchanged = errors.New("device: unchanged")
+// deleteRows runs a DELETE in tx; deleting nothing is errUnchanged.
+func deleteRows(ctx context.Context, tx *sql.Tx, what, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("device: %s: %w", what, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errUnchanged
+	}
+	return nil
+}
+
+// existingCertificate returns the ID of the certificate that principal
+// (member's certificate ARN) names, NotFound when there is none.
+func (s *Service) existingCertificate(ctx context.Context, member, principal string) (string, error) {
+	id, err := s.parseCertificatePrincipal(member, principal)
+	if err != nil {
+		return "", err
+	}
+	return id, certificateExists(ctx, s.st.DB(), id)
+}
+
+// certificateARNPage is a page of certificate ARNs from their IDs.
+func (s *Service) certificateARNPage(ids []string, next string) *NamePage {
+	page := &NamePage{Names: make([]string, 0, len(ids)), NextToken: next}
+	for _, id := range ids {
+		page.Names = append(page.Names, s.ARN(id))
+	}
+	return page
+}
 
 // DeleteCertificate deletes a certificate that is not ACTIVE (nor
 // PENDING_TRANSFER). A certificate attached to a thing is refused with

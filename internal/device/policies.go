@@ -399,7 +399,7 @@ func (s *Service) SetDefaultPolicyVersion(ctx context.Context, name, versionID s
 	if err != nil {
 		return err
 	}
-	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		p, err := s.policyRow(ctx, tx, name)
 		if err != nil {
 			return err
@@ -417,10 +417,6 @@ func (s *Service) SetDefaultPolicyVersion(ctx context.Context, name, versionID s
 		}
 		return s.touchPolicy(ctx, tx, name, v, p.nextVersion, s.now().UnixMilli())
 	})
-	if errors.Is(err, errUnchanged) {
-		return nil
-	}
-	return err
 }
 
 // ListPolicyVersions returns every version of a policy, newest first.
@@ -492,7 +488,7 @@ func (s *Service) AttachPolicy(ctx context.Context, name, target string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		if _, err := s.policyRow(ctx, tx, name); err != nil {
 			return err
 		}
@@ -516,10 +512,6 @@ func (s *Service) AttachPolicy(ctx context.Context, name, target string) error {
 		}
 		return nil
 	})
-	if errors.Is(err, errUnchanged) {
-		return nil
-	}
-	return err
 }
 
 // DetachPolicy detaches a policy from a target. Detaching what is not
@@ -535,20 +527,9 @@ func (s *Service) DetachPolicy(ctx context.Context, name, target string) error {
 		}
 		return err
 	}
-	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM device_policy_targets WHERE policy_name=? AND certificate_id=?`, name, certID)
-		if err != nil {
-			return fmt.Errorf("device: detach policy: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errUnchanged
-		}
-		return nil
+	return s.update(ctx, func(tx *sql.Tx) error {
+		return deleteRows(ctx, tx, "detach policy", `DELETE FROM device_policy_targets WHERE policy_name=? AND certificate_id=?`, name, certID)
 	})
-	if errors.Is(err, errUnchanged) {
-		return nil
-	}
-	return err
 }
 
 // ListAttachedPolicies returns one page of the policies attached to a
@@ -558,11 +539,8 @@ func (s *Service) ListAttachedPolicies(ctx context.Context, target string, pageS
 	if err != nil {
 		return nil, err
 	}
-	certID, err := s.parseCertificatePrincipal("target", target)
+	certID, err := s.existingCertificate(ctx, "target", target)
 	if err != nil {
-		return nil, err
-	}
-	if err := certificateExists(ctx, s.st.DB(), certID); err != nil {
 		return nil, err
 	}
 	names, next, err := s.listKeys(ctx, `SELECT policy_name FROM device_policy_targets WHERE certificate_id=? AND policy_name > ? ORDER BY policy_name`,
@@ -591,11 +569,7 @@ func (s *Service) ListTargetsForPolicy(ctx context.Context, name string, pageSiz
 	if err != nil {
 		return nil, err
 	}
-	page := &NamePage{Names: make([]string, 0, len(ids)), NextToken: next}
-	for _, id := range ids {
-		page.Names = append(page.Names, s.ARN(id))
-	}
-	return page, nil
+	return s.certificateARNPage(ids, next), nil
 }
 
 // NamedPolicy is a policy's default version, parsed, as evaluation needs it.

@@ -310,7 +310,7 @@ func (s *Service) DeleteThing(ctx context.Context, name string, expectedVersion 
 	if err := validateThingName("thingName", name); err != nil {
 		return err
 	}
-	_, err := s.st.Update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		t, err := s.thing(ctx, tx, name)
 		if fault.Is(err, fault.NotFound) {
 			return errUnchanged
@@ -333,10 +333,6 @@ func (s *Service) DeleteThing(ctx context.Context, name string, expectedVersion 
 		}
 		return nil
 	})
-	if errors.Is(err, errUnchanged) {
-		return nil
-	}
-	return err
 }
 
 // ListThings returns one page of things ordered by name. maxResults 0 means
@@ -535,23 +531,12 @@ func (s *Service) DetachThingPrincipal(ctx context.Context, thingName, principal
 	if err != nil {
 		return err
 	}
-	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		if _, err := s.thing(ctx, tx, thingName); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM device_thing_principals WHERE thing_name=? AND certificate_id=?`, thingName, certID)
-		if err != nil {
-			return fmt.Errorf("device: detach thing principal: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errUnchanged
-		}
-		return nil
+		return deleteRows(ctx, tx, "detach thing principal", `DELETE FROM device_thing_principals WHERE thing_name=? AND certificate_id=?`, thingName, certID)
 	})
-	if errors.Is(err, errUnchanged) {
-		return nil
-	}
-	return err
 }
 
 // ListThingPrincipals returns one page of the certificate ARNs attached to a
@@ -572,11 +557,7 @@ func (s *Service) ListThingPrincipals(ctx context.Context, thingName string, max
 	if err != nil {
 		return nil, err
 	}
-	page := &NamePage{Names: make([]string, 0, len(ids)), NextToken: next}
-	for _, id := range ids {
-		page.Names = append(page.Names, s.ARN(id))
-	}
-	return page, nil
+	return s.certificateARNPage(ids, next), nil
 }
 
 // ListPrincipalThings returns one page of the names of the things a
@@ -586,11 +567,8 @@ func (s *Service) ListPrincipalThings(ctx context.Context, principal string, max
 	if err != nil {
 		return nil, err
 	}
-	certID, err := s.parseCertificatePrincipal("principal", principal)
+	certID, err := s.existingCertificate(ctx, "principal", principal)
 	if err != nil {
-		return nil, err
-	}
-	if err := certificateExists(ctx, s.st.DB(), certID); err != nil {
 		return nil, err
 	}
 	names, next, err := s.listKeys(ctx, `SELECT thing_name FROM device_thing_principals WHERE certificate_id=? AND thing_name > ? ORDER BY thing_name`,
