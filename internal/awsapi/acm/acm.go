@@ -49,6 +49,8 @@ func New(svc *certificate.Service, logger *slog.Logger) http.Handler {
 		"AddTagsToCertificate":      h.addTags,
 		"RemoveTagsFromCertificate": h.removeTags,
 		"ListTagsForCertificate":    h.listTags,
+		"RequestCertificate":        h.requestCertificate,
+		"RenewCertificate":          h.renewCertificate,
 	}
 	return h
 }
@@ -190,7 +192,9 @@ type certificateDetail struct {
 	Serial                  string             `json:"Serial,omitempty"`
 	Subject                 string             `json:"Subject,omitempty"`
 	Issuer                  string             `json:"Issuer,omitempty"`
+	DomainValidationOptions []domainValidation `json:"DomainValidationOptions,omitempty"`
 	CreatedAt               *epoch             `json:"CreatedAt,omitempty"`
+	IssuedAt                *epoch             `json:"IssuedAt,omitempty"`
 	ImportedAt              *epoch             `json:"ImportedAt,omitempty"`
 	Status                  string             `json:"Status"`
 	NotBefore               *epoch             `json:"NotBefore,omitempty"`
@@ -202,7 +206,43 @@ type certificateDetail struct {
 	KeyUsages               []keyUsage         `json:"KeyUsages"`
 	ExtendedKeyUsages       []extendedKeyUsage `json:"ExtendedKeyUsages"`
 	RenewalEligibility      string             `json:"RenewalEligibility,omitempty"`
+	RenewalSummary          *renewalSummary    `json:"RenewalSummary,omitempty"`
 	Options                 *options           `json:"Options,omitempty"`
+}
+
+type resourceRecord struct {
+	Name  string `json:"Name"`
+	Type  string `json:"Type"`
+	Value string `json:"Value"`
+}
+
+type domainValidation struct {
+	DomainName       string          `json:"DomainName"`
+	ValidationDomain string          `json:"ValidationDomain,omitempty"`
+	ValidationStatus string          `json:"ValidationStatus,omitempty"`
+	ResourceRecord   *resourceRecord `json:"ResourceRecord,omitempty"`
+	ValidationMethod string          `json:"ValidationMethod,omitempty"`
+}
+
+type renewalSummary struct {
+	RenewalStatus           string             `json:"RenewalStatus"`
+	DomainValidationOptions []domainValidation `json:"DomainValidationOptions"`
+	RenewalStatusReason     string             `json:"RenewalStatusReason,omitempty"`
+	UpdatedAt               *epoch             `json:"UpdatedAt"`
+}
+
+func toDomainValidations(in []certificate.DomainValidation) []domainValidation {
+	if in == nil {
+		return nil
+	}
+	out := make([]domainValidation, 0, len(in))
+	for _, v := range in {
+		rr := v.ResourceRecord
+		out = append(out, domainValidation{DomainName: v.DomainName, ValidationDomain: v.ValidationDomain,
+			ValidationStatus: v.ValidationStatus, ValidationMethod: v.ValidationMethod,
+			ResourceRecord: &resourceRecord{Name: rr.Name, Type: rr.Type, Value: rr.Value}})
+	}
+	return out
 }
 
 func (h *handler) describeCertificate(ctx context.Context, r *http.Request) (any, error) {
@@ -221,7 +261,9 @@ func (h *handler) describeCertificate(ctx context.Context, r *http.Request) (any
 		Serial:                  d.Serial,
 		Subject:                 d.Subject,
 		Issuer:                  d.Issuer,
+		DomainValidationOptions: toDomainValidations(d.DomainValidationOptions),
 		CreatedAt:               timestamp(d.CreatedAt),
+		IssuedAt:                timestamp(d.IssuedAt),
 		ImportedAt:              timestamp(d.ImportedAt),
 		Status:                  d.Status,
 		NotBefore:               timestamp(d.NotBefore),
@@ -242,6 +284,11 @@ func (h *handler) describeCertificate(ctx context.Context, r *http.Request) (any
 	}
 	for _, u := range d.ExtendedKeyUsages {
 		out.ExtendedKeyUsages = append(out.ExtendedKeyUsages, extendedKeyUsage{Name: u.Name, OID: u.OID})
+	}
+	if rs := d.RenewalSummary; rs != nil {
+		out.RenewalSummary = &renewalSummary{RenewalStatus: rs.RenewalStatus,
+			DomainValidationOptions: toDomainValidations(rs.DomainValidationOptions),
+			RenewalStatusReason:     rs.RenewalStatusReason, UpdatedAt: timestamp(rs.UpdatedAt)}
 	}
 	if d.CertificateTransparencyLoggingPreference != "" {
 		out.Options = &options{CertificateTransparencyLoggingPreference: d.CertificateTransparencyLoggingPreference}
@@ -282,6 +329,7 @@ type certificateSummary struct {
 	NotBefore                            *epoch   `json:"NotBefore,omitempty"`
 	NotAfter                             *epoch   `json:"NotAfter,omitempty"`
 	CreatedAt                            *epoch   `json:"CreatedAt,omitempty"`
+	IssuedAt                             *epoch   `json:"IssuedAt,omitempty"`
 	ImportedAt                           *epoch   `json:"ImportedAt,omitempty"`
 }
 
@@ -349,6 +397,7 @@ func (h *handler) listCertificates(ctx context.Context, r *http.Request) (any, e
 			NotBefore:                            timestamp(s.NotBefore),
 			NotAfter:                             timestamp(s.NotAfter),
 			CreatedAt:                            timestamp(s.CreatedAt),
+			IssuedAt:                             timestamp(s.IssuedAt),
 			ImportedAt:                           timestamp(s.ImportedAt),
 		})
 	}
@@ -435,4 +484,67 @@ func (h *handler) listTags(ctx context.Context, r *http.Request) (any, error) {
 		out.Tags = append(out.Tags, tag{Key: t.Key, Value: t.Value})
 	}
 	return out, nil
+}
+
+type requestRequest struct {
+	DomainName              string   `json:"DomainName"`
+	SubjectAlternativeNames []string `json:"SubjectAlternativeNames"`
+	ValidationMethod        string   `json:"ValidationMethod"`
+	IdempotencyToken        string   `json:"IdempotencyToken"`
+	DomainValidationOptions []struct {
+		DomainName       string `json:"DomainName"`
+		ValidationDomain string `json:"ValidationDomain"`
+	} `json:"DomainValidationOptions"`
+	Options *struct {
+		CertificateTransparencyLoggingPreference string `json:"CertificateTransparencyLoggingPreference"`
+		Export                                   string `json:"Export"`
+	} `json:"Options"`
+	CertificateAuthorityArn string `json:"CertificateAuthorityArn"`
+	KeyAlgorithm            string `json:"KeyAlgorithm"`
+	ManagedBy               string `json:"ManagedBy"`
+	Tags                    []tag  `json:"Tags"`
+}
+
+func (h *handler) requestCertificate(ctx context.Context, r *http.Request) (any, error) {
+	var in requestRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if in.ManagedBy != "" {
+		return nil, fault.Coded(fault.Invalid, "InvalidParameterException", "Portico has no CloudFront; omit ManagedBy.")
+	}
+	q := certificate.RequestInput{
+		DomainName:              in.DomainName,
+		SubjectAlternativeNames: in.SubjectAlternativeNames,
+		ValidationMethod:        in.ValidationMethod,
+		IdempotencyToken:        in.IdempotencyToken,
+		KeyAlgorithm:            in.KeyAlgorithm,
+		CertificateAuthorityArn: in.CertificateAuthorityArn,
+		Tags:                    toTags(in.Tags),
+	}
+	for _, d := range in.DomainValidationOptions {
+		q.DomainValidationOptions = append(q.DomainValidationOptions, d.DomainName)
+	}
+	if in.Options != nil {
+		q.CertificateTransparencyLoggingPreference = in.Options.CertificateTransparencyLoggingPreference
+		if in.Options.Export == "ENABLED" {
+			return nil, fault.Coded(fault.Invalid, "InvalidParameterException", "Exportable certificates (Options.Export ENABLED) are not supported yet.")
+		}
+	}
+	arn, err := h.svc.Request(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return arnResponse{CertificateArn: arn}, nil
+}
+
+func (h *handler) renewCertificate(ctx context.Context, r *http.Request) (any, error) {
+	var in arnRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.Renew(ctx, in.CertificateArn); err != nil {
+		return nil, err
+	}
+	return empty{}, nil
 }

@@ -360,8 +360,9 @@ func TestErrors(t *testing.T) {
 			return err
 		}, "ResourceNotFoundException"},
 		{"unknown operation", func() error {
-			_, err := e.client.RequestCertificate(ctx, &sdkacm.RequestCertificateInput{DomainName: aws.String("iot.yourcompany.com")})
-			if err != nil && !strings.Contains(err.Error(), "RequestCertificate") {
+			_, err := e.client.ResendValidationEmail(ctx, &sdkacm.ResendValidationEmailInput{CertificateArn: aws.String(arn),
+				Domain: aws.String("iot.yourcompany.com"), ValidationDomain: aws.String("yourcompany.com")})
+			if err != nil && !strings.Contains(err.Error(), "ResendValidationEmail") {
 				t.Errorf("unknown operation error does not name it: %v", err)
 			}
 			return err
