@@ -8,14 +8,13 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"os/signal"
 	"runtime/pprof"
 	"strings"
 
 	"github.com/portico-iot/portico/bench/internal/child"
 	"github.com/portico-iot/portico/bench/internal/handshake"
+	"github.com/portico-iot/portico/bench/internal/scenario"
 )
 
 func main() {
@@ -35,20 +34,18 @@ func main() {
 	memprofile := flag.String("memprofile", "", "write the server process's heap profile (alloc_space covers every run) to this file at the end")
 	flag.Parse()
 	o.Sides = strings.Split(*sides, ",")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := handshake.Execute(ctx, o)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "handshake:", err)
-		os.Exit(1)
-	}
-	if *memprofile != "" {
-		if err := writeHeapProfile(*memprofile); err != nil {
-			fmt.Fprintln(os.Stderr, "handshake:", err)
-			os.Exit(1)
+	scenario.Run("handshake", func(ctx context.Context) (scenario.Report, error) {
+		res, err := handshake.Execute(ctx, o)
+		if err != nil {
+			return nil, err
 		}
-	}
-	fmt.Print(res.Markdown())
+		if *memprofile != "" {
+			if err := writeHeapProfile(*memprofile); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	})
 }
 
 func writeHeapProfile(path string) error {

@@ -10,11 +10,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
 
 	"github.com/portico-iot/portico/bench/internal/child"
 	"github.com/portico-iot/portico/bench/internal/rotation"
+	"github.com/portico-iot/portico/bench/internal/scenario"
 )
 
 func main() {
@@ -30,12 +29,7 @@ func main() {
 	flag.DurationVar(&o.Gap, "gap", o.Gap, "pause between rotations")
 	flag.DurationVar(&o.Wait, "wait", o.Wait, "bound on the wait for a rotation to be seen")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := rotation.Execute(ctx, o)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rotation:", err)
-		os.Exit(1)
-	}
-	fmt.Print(res.Markdown())
+	scenario.Run("rotation", func(ctx context.Context) (scenario.Report, error) {
+		return rotation.Execute(ctx, o)
+	})
 }

@@ -60,32 +60,19 @@ func clientMain(c *child.Conn) error {
 	if err := c.Recv(&setup, time.Minute); err != nil {
 		return err
 	}
-	set, _, err := material.Load(setup.MaterialDomains, setup.MaterialDevices)
-	if err != nil {
-		return err
-	}
-	roots, err := set.Roots()
-	if err != nil {
-		return err
-	}
 	curves, err := curvePreferences(setup.Curve)
 	if err != nil {
 		return err
 	}
 	// One base configuration per device certificate; each dial clones one
 	// and sets the server name.
-	bases := make([]*tls.Config, len(set.Devices))
-	for i, d := range set.Devices {
-		cert, err := d.TLS()
-		if err != nil {
-			return err
-		}
-		bases[i] = &tls.Config{
-			RootCAs: roots, Certificates: []tls.Certificate{cert},
-			MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS13,
-			CurvePreferences: curves,
-			// No ClientSessionCache: every handshake is a full one.
-		}
+	bases, err := material.DeviceConfigs(setup.MaterialDomains, setup.MaterialDevices, &tls.Config{
+		MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS13,
+		CurvePreferences: curves,
+		// No ClientSessionCache: every handshake is a full one.
+	})
+	if err != nil {
+		return err
 	}
 	names := make([]string, setup.Domains)
 	for i := range names {

@@ -2,7 +2,6 @@ package handshake
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +10,7 @@ import (
 )
 
 // TestMain lets this test binary serve as the load generator process.
-func TestMain(m *testing.M) {
-	child.Main()
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { child.TestMain(m) }
 
 // TestSmoke runs the scenario tiny, so the harness keeps working; it
 // asserts what happened, never how fast.

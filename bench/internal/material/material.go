@@ -277,3 +277,27 @@ func serial() *big.Int {
 func PEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// DeviceConfigs loads the set for domains and devices and returns one TLS
+// client configuration per device certificate: a copy of base that trusts
+// the set's CA and presents that certificate.
+func DeviceConfigs(domains, devices int, base *tls.Config) ([]*tls.Config, error) {
+	set, _, err := Load(domains, devices)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := set.Roots()
+	if err != nil {
+		return nil, err
+	}
+	configs := make([]*tls.Config, len(set.Devices))
+	for i, d := range set.Devices {
+		cert, err := d.TLS()
+		if err != nil {
+			return nil, err
+		}
+		configs[i] = base.Clone()
+		configs[i].RootCAs, configs[i].Certificates = roots, []tls.Certificate{cert}
+	}
+	return configs, nil
+}

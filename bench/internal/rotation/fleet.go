@@ -68,22 +68,10 @@ func fleetMain(c *child.Conn) error {
 		return err
 	}
 	nofile := machine.RaiseNoFile(uint64(setup.Devices) + 1000)
-	set, _, err := material.Load(setup.MaterialDomains, setup.MaterialDevices)
+	configs, err := material.DeviceConfigs(setup.MaterialDomains, setup.MaterialDevices, &tls.Config{ServerName: setup.ServerName,
+		MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519}})
 	if err != nil {
 		return err
-	}
-	roots, err := set.Roots()
-	if err != nil {
-		return err
-	}
-	configs := make([]*tls.Config, len(set.Devices))
-	for i, d := range set.Devices {
-		cert, err := d.TLS()
-		if err != nil {
-			return err
-		}
-		configs[i] = &tls.Config{ServerName: setup.ServerName, RootCAs: roots, Certificates: []tls.Certificate{cert},
-			MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519}}
 	}
 	devices := make([]*device, setup.Devices)
 	var (

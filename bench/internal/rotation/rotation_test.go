@@ -2,7 +2,6 @@ package rotation
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -10,10 +9,7 @@ import (
 )
 
 // TestMain lets this test binary serve as the fleet process.
-func TestMain(m *testing.M) {
-	child.Main()
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { child.TestMain(m) }
 
 // TestSmoke runs the scenario tiny: every device must survive the
 // rotations and every poller must see each new certificate. No timing is
