@@ -22,6 +22,13 @@ type session struct {
 	// being processed (see OnSubscribe), so that OnACLCheck tells a
 	// subscription's check from a delivery's.
 	subscribing atomic.Pointer[[]*byte]
+
+	// Lifecycle events (events.go): set when the connected event is
+	// published, before any of the connection's other events.
+	sessionID string
+	version   int64
+	connected atomic.Bool
+	endReason atomic.Pointer[string] // the disconnect reason, when the broker ended the connection for one
 }
 
 // sessionConn carries the session to the hooks: mochi keeps it as the
@@ -69,6 +76,7 @@ func (h *gatewayAuth) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead,
 		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnWill,
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnUnsubscribed,
 	}, []byte{b})
 }
 
@@ -249,11 +257,21 @@ func (h *gatewayAuth) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Pa
 	return pk
 }
 
-// OnSubscribed ends what OnSubscribe began.
-func (h *gatewayAuth) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) {
-	if s := sessionOf(cl); s != nil {
-		s.subscribing.Store(nil)
+// OnSubscribed ends what OnSubscribe began, and publishes the subscribed
+// event with the filters that were granted.
+func (h *gatewayAuth) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	s := sessionOf(cl)
+	if s == nil {
+		return
 	}
+	s.subscribing.Store(nil)
+	topics := make([]string, 0, len(pk.Filters))
+	for i, f := range pk.Filters {
+		if i < len(reasonCodes) && reasonCodes[i] < packets.ErrUnspecifiedError.Code {
+			topics = append(topics, f.Filter)
+		}
+	}
+	h.subscriptionEvent(cl, "subscribed", topics)
 }
 
 // isSubscribing reports whether topic is one of the filters OnSubscribe

@@ -64,6 +64,7 @@ type Broker struct {
 	srv            *mqtt.Server
 	connectTimeout time.Duration
 	logger         *slog.Logger
+	versions       versions // lifecycle events' versionNumber per client ID
 }
 
 // New starts an engine with no listeners.
