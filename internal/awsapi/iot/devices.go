@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
 )
 
@@ -71,11 +70,7 @@ func (h *handler) registerCertificateWithoutCA(w http.ResponseWriter, r *http.Re
 		CertificatePem *string `json:"certificatePem"`
 		Status         string  `json:"status"`
 	}
-	if err := awsapi.DecodeJSON(r, &in); err != nil {
-		h.fail(w, err)
-		return
-	}
-	pem, err := required("certificatePem", in.CertificatePem)
+	pem, err := decodeRequired(r, &in, "certificatePem", &in.CertificatePem)
 	if err != nil {
 		h.fail(w, err)
 		return

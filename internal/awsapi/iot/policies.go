@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
 )
 
@@ -77,7 +76,7 @@ func (a policiesAPI) createPolicy(w http.ResponseWriter, r *http.Request) {
 		PolicyDocument *string         `json:"policyDocument"`
 		Tags           []policyTagJSON `json:"tags"`
 	}
-	doc, err := decodePolicyDocument(r, &in, &in.PolicyDocument)
+	doc, err := decodeRequired(r, &in, "policyDocument", &in.PolicyDocument)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -157,7 +156,7 @@ func (a policiesAPI) createPolicyVersion(w http.ResponseWriter, r *http.Request)
 	var in struct {
 		PolicyDocument *string `json:"policyDocument"`
 	}
-	doc, err := decodePolicyDocument(r, &in, &in.PolicyDocument)
+	doc, err := decodeRequired(r, &in, "policyDocument", &in.PolicyDocument)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -226,24 +225,12 @@ func (a policiesAPI) deletePolicyVersion(w http.ResponseWriter, r *http.Request)
 	a.done(w, a.svc.DeletePolicyVersion(r.Context(), r.PathValue("policyName"), r.PathValue("policyVersionId")))
 }
 
-// decodePolicyDocument decodes the body into in and returns its required
-// policyDocument member, doc.
-func decodePolicyDocument(r *http.Request, in any, doc **string) (string, error) {
-	if err := awsapi.DecodeJSON(r, in); err != nil {
-		return "", err
-	}
-	return required("policyDocument", *doc)
-}
-
 // decodeTarget reads the body's target member.
 func decodeTarget(r *http.Request) (string, error) {
 	var in struct {
 		Target *string `json:"target"`
 	}
-	if err := awsapi.DecodeJSON(r, &in); err != nil {
-		return "", err
-	}
-	return required("target", in.Target)
+	return decodeRequired(r, &in, "target", &in.Target)
 }
 
 // principalPolicyHeader reads the deprecated operations' principal header.

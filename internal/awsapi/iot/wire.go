@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
 	"github.com/portico-iot/portico/internal/fault"
 )
@@ -34,6 +35,15 @@ func required(member string, v *string) (string, error) {
 		return "", notNull(member)
 	}
 	return *v, nil
+}
+
+// decodeRequired decodes the JSON body into in and returns *v, which
+// points at in's required string member named member.
+func decodeRequired(r *http.Request, in any, member string, v **string) (string, error) {
+	if err := awsapi.DecodeJSON(r, in); err != nil {
+		return "", err
+	}
+	return required(member, *v)
 }
 
 // queryBool reads an optional boolean query member; absent means false.
