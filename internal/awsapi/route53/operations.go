@@ -299,14 +299,14 @@ type xmlResourceRecordSetIn struct {
 	Name                    *string  `xml:"Name"`
 	Type                    *string  `xml:"Type"`
 	TTL                     *string  `xml:"TTL"`
-	SetIdentifier           *present `xml:"SetIdentifier"`
+	SetIdentifier           *string  `xml:"SetIdentifier"`
 	Weight                  *present `xml:"Weight"`
 	Region                  *present `xml:"Region"`
 	GeoLocation             *present `xml:"GeoLocation"`
-	Failover                *present `xml:"Failover"`
+	Failover                *string  `xml:"Failover"`
 	MultiValueAnswer        *present `xml:"MultiValueAnswer"`
 	AliasTarget             *present `xml:"AliasTarget"`
-	HealthCheckID           *present `xml:"HealthCheckId"`
+	HealthCheckID           *string  `xml:"HealthCheckId"`
 	TrafficPolicyInstanceID *present `xml:"TrafficPolicyInstanceId"`
 	CidrRoutingConfig       *present `xml:"CidrRoutingConfig"`
 	GeoProximityLocation    *present `xml:"GeoProximityLocation"`
@@ -363,19 +363,20 @@ func decodeChangeBatch(body []byte) (zone.ChangeBatch, error) {
 			element string
 			value   *present
 		}{
-			{"SetIdentifier", rs.SetIdentifier}, {"Weight", rs.Weight}, {"Region", rs.Region},
-			{"GeoLocation", rs.GeoLocation}, {"Failover", rs.Failover}, {"MultiValueAnswer", rs.MultiValueAnswer},
-			{"AliasTarget", rs.AliasTarget}, {"HealthCheckId", rs.HealthCheckID},
+			{"Weight", rs.Weight}, {"Region", rs.Region},
+			{"GeoLocation", rs.GeoLocation}, {"MultiValueAnswer", rs.MultiValueAnswer},
+			{"AliasTarget", rs.AliasTarget},
 			{"TrafficPolicyInstanceId", rs.TrafficPolicyInstanceID}, {"CidrRoutingConfig", rs.CidrRoutingConfig},
 			{"GeoProximityLocation", rs.GeoProximityLocation},
 		} {
 			if u.value != nil {
 				return zone.ChangeBatch{}, fault.Coded(fault.Invalid, "InvalidInput",
-					"Portico does not support %s in resource record sets yet (only simple routing with TTL and ResourceRecords): change %d, %s %s",
+					"Portico does not support %s in resource record sets yet (only simple and failover routing with TTL and ResourceRecords): change %d, %s %s",
 					u.element, i+1, *rs.Name, *rs.Type)
 			}
 		}
-		in := zone.RecordSetInput{Name: strings.TrimSpace(*rs.Name), Type: strings.TrimSpace(*rs.Type)}
+		in := zone.RecordSetInput{Name: strings.TrimSpace(*rs.Name), Type: strings.TrimSpace(*rs.Type),
+			SetIdentifier: str(rs.SetIdentifier), Failover: str(rs.Failover), HealthCheckID: str(rs.HealthCheckID)}
 		if rs.TTL != nil {
 			ttl, err := strconv.ParseInt(strings.TrimSpace(*rs.TTL), 10, 64)
 			if err != nil {
@@ -419,10 +420,13 @@ func (h *handler) changeResourceRecordSets(ctx context.Context, w http.ResponseW
 type xmlResourceRecordSetOut struct {
 	Name            string `xml:"Name"`
 	Type            string `xml:"Type"`
+	SetIdentifier   string `xml:"SetIdentifier,omitempty"`
+	Failover        string `xml:"Failover,omitempty"`
 	TTL             int64  `xml:"TTL"`
 	ResourceRecords struct {
 		ResourceRecord []xmlResourceRecord `xml:"ResourceRecord"`
 	} `xml:"ResourceRecords"`
+	HealthCheckID string `xml:"HealthCheckId,omitempty"`
 }
 
 type xmlResourceRecord struct {
@@ -435,10 +439,11 @@ type listResourceRecordSetsResponse struct {
 	ResourceRecordSets struct {
 		ResourceRecordSet []xmlResourceRecordSetOut `xml:"ResourceRecordSet"`
 	} `xml:"ResourceRecordSets"`
-	IsTruncated    bool   `xml:"IsTruncated"`
-	NextRecordName string `xml:"NextRecordName,omitempty"`
-	NextRecordType string `xml:"NextRecordType,omitempty"`
-	MaxItems       string `xml:"MaxItems"`
+	IsTruncated          bool   `xml:"IsTruncated"`
+	NextRecordName       string `xml:"NextRecordName,omitempty"`
+	NextRecordType       string `xml:"NextRecordType,omitempty"`
+	NextRecordIdentifier string `xml:"NextRecordIdentifier,omitempty"`
+	MaxItems             string `xml:"MaxItems"`
 }
 
 func (h *handler) listResourceRecordSets(ctx context.Context, w http.ResponseWriter, r *http.Request, id string) error {
@@ -448,21 +453,22 @@ func (h *handler) listResourceRecordSets(ctx context.Context, w http.ResponseWri
 		return err
 	}
 	page, err := h.svc.ListResourceRecordSets(ctx, id, zone.ListRecordSetsInput{
-		StartName: q.Get("name"), StartType: q.Get("type"), MaxItems: n})
+		StartName: q.Get("name"), StartType: q.Get("type"), StartIdentifier: q.Get("identifier"), MaxItems: n})
 	if err != nil {
 		return err
 	}
 	resp := listResourceRecordSetsResponse{Xmlns: awsapi.Route53Namespace, IsTruncated: page.IsTruncated, MaxItems: echo}
 	resp.ResourceRecordSets.ResourceRecordSet = make([]xmlResourceRecordSetOut, len(page.RecordSets))
 	for i, rs := range page.RecordSets {
-		out := xmlResourceRecordSetOut{Name: rs.Name, Type: rs.Type, TTL: rs.TTL}
+		out := xmlResourceRecordSetOut{Name: rs.Name, Type: rs.Type, TTL: rs.TTL,
+			SetIdentifier: rs.SetIdentifier, Failover: rs.Failover, HealthCheckID: rs.HealthCheckID}
 		for _, v := range rs.Values {
 			out.ResourceRecords.ResourceRecord = append(out.ResourceRecords.ResourceRecord, xmlResourceRecord{Value: v})
 		}
 		resp.ResourceRecordSets.ResourceRecordSet[i] = out
 	}
 	if page.IsTruncated {
-		resp.NextRecordName, resp.NextRecordType = page.NextName, page.NextType
+		resp.NextRecordName, resp.NextRecordType, resp.NextRecordIdentifier = page.NextName, page.NextType, page.NextIdentifier
 	}
 	awsapi.WriteXML(w, http.StatusOK, resp)
 	return nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/fault"
+	"github.com/portico-iot/portico/internal/health"
 	"github.com/portico-iot/portico/internal/zone"
 )
 
@@ -38,8 +39,10 @@ var Codes = awsapi.Codes{
 }
 
 type handler struct {
-	svc    *zone.Service
-	logger *slog.Logger
+	svc      *zone.Service
+	checks   *health.Service // nil: health-check operations are not served
+	statuses Statuses
+	logger   *slog.Logger
 }
 
 // New returns the Route 53 handler.
@@ -111,6 +114,9 @@ func (h *handler) route(method string, segments []string) (operation, string, st
 	if len(segments) == 0 {
 		return nil, "", method + " " + APIVersion
 	}
+	if op, id := h.routeHealth(method, segments); op != nil {
+		return op, id, ""
+	}
 	switch segments[0] {
 	case "hostedzone":
 		if len(segments) == 1 {
@@ -178,7 +184,18 @@ func takeID(rest []string, prefix string) (string, []string) {
 	return zone.StripIDPrefix(rest[0]), rest[1:]
 }
 
+// statusOverrides are Route 53 codes whose HTTP status awsapi's table does
+// not know yet (model: 409).
+var statusOverrides = map[string]int{
+	"HealthCheckAlreadyExists":   409,
+	"HealthCheckVersionMismatch": 409,
+}
+
 func (h *handler) fail(w http.ResponseWriter, err error) {
+	if f := fault.As(err); f.Code != "" && awsapi.StatusFor(f.Code) != statusOverrides[f.Code] && statusOverrides[f.Code] != 0 {
+		awsapi.WriteError(w, awsapi.RestXML, awsapi.RequestID(w), awsapi.ErrorBody{Status: statusOverrides[f.Code], Code: f.Code, Message: f.Message})
+		return
+	}
 	awsapi.WriteFault(w, awsapi.RestXML, Codes, h.logger, err)
 }
 
