@@ -93,11 +93,14 @@ type node struct {
 	devices   *device.Service
 	zones     *zone.Service
 	pki       *pkiweb.Handler
-	stapler   *ocspstaple.Stapler
-	broker    *broker.Broker
-	gateway   *gateway.Gateway
-	api       *awsapi.Server
-	creds     config.Credentials
+	serverCA  *pki.CA
+	// revocation embeds the OCSP and CRL locations in what serverCA issues.
+	revocation []pki.IssueOption
+	stapler    *ocspstaple.Stapler
+	broker     *broker.Broker
+	gateway    *gateway.Gateway
+	api        *awsapi.Server
+	creds      config.Credentials
 }
 
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
@@ -171,6 +174,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		revocation = append(revocation, pki.WithRevocationURLs(pkiweb.OCSPURL(base, serverCAName), pkiweb.CRLURL(base, serverCAName)))
 	}
 	n.stapler = ocspstaple.New(ocspstaple.Config{Logger: logger.With("component", "ocsp")})
+	n.serverCA, n.revocation = serverCA, revocation
 	defaultCert, err := n.defaultEndpointCertificate(serverCA, revocation...)
 	if err != nil {
 		return nil, err
@@ -268,6 +272,7 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	defer stopGW()
 	go n.gateway.Run(ctx, mergeChanges(ctx, gwChanges, n.stapler.Changes()))
 	go n.stapler.Run(ctx)
+	n.startValidation(ctx, n.serverCA, n.revocation)
 
 	errs := make(chan error, 4)
 	go func() { errs <- serveHTTP(apiServer.Serve(apiLn)) }()
