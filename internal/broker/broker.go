@@ -65,6 +65,7 @@ type Broker struct {
 	connectTimeout time.Duration
 	logger         *slog.Logger
 	versions       versions // lifecycle events' versionNumber per client ID
+	retainTimes    retainTimes
 }
 
 // New starts an engine with no listeners.
@@ -90,6 +91,9 @@ func New(opts Options) (*Broker, error) {
 	})
 	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, logger: opts.Logger}
 	if err := srv.AddHook(&gatewayAuth{broker: b}, nil); err != nil {
+		return nil, err
+	}
+	if err := srv.AddHook(&retainHook{times: &b.retainTimes}, nil); err != nil {
 		return nil, err
 	}
 	if err := srv.Serve(); err != nil {

@@ -1,5 +1,6 @@
 // Package iotdata is the restJson1 adapter for the IoT data plane (signing
-// name "iotdata"): HTTPS Publish into the broker.
+// name "iotdata"): HTTPS Publish into the broker, and GetRetainedMessage and
+// ListRetainedMessages from its retained message store.
 package iotdata
 
 import (
@@ -55,6 +56,8 @@ func New(pub Publisher, logger *slog.Logger) http.Handler { return NewDevice(pub
 func NewDevice(pub Publisher, logger *slog.Logger, authorize Authorize) http.Handler {
 	h := &handler{pub: pub, logger: logger, mux: http.NewServeMux(), authorize: authorize}
 	h.mux.HandleFunc("POST /topics/{topic}", h.publish)
+	h.mux.HandleFunc("GET /retainedMessage/{topic}", h.getRetained)
+	h.mux.HandleFunc("GET /retainedMessage", h.listRetained)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		op := r.Method + " " + r.URL.Path
 		awsapi.NotImplemented(w, awsapi.RestJSON, op)
