@@ -8,6 +8,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/dnsserver"
 	"github.com/portico-iot/portico/internal/endpoint"
+	"github.com/portico-iot/portico/internal/zonedns"
 )
 
 // endpointTTL is the TTL of Portico's own endpoint names: short, so that a
@@ -27,28 +28,32 @@ func (n *node) startDNS(ctx context.Context) (<-chan error, error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		hosted, err := zonedns.Zones(data)
+		if err != nil {
+			return nil, 0, err
+		}
 		// Portico's own zone comes first: a hosted zone of the same name
 		// must not hide the endpoint hostnames.
-		zones := []dnsserver.Zone{own}
-		for _, z := range data.Zones {
-			rrs, err := z.RRs()
-			if err != nil {
-				return nil, 0, fmt.Errorf("zone %s: %w", z.ID, err)
-			}
-			zones = append(zones, dnsserver.Zone{Origin: z.Origin, Records: rrs})
-		}
-		return zones, data.Generation, nil
+		return append([]dnsserver.Zone{own}, hosted...), data.Generation, nil
 	})
-	srv := dnsserver.New(dnsserver.Config{Addr: n.cfg.DNSAddr, Source: source, Logger: n.logger.With("component", "dns")})
+	srv := dnsserver.New(dnsserver.Config{Addr: n.cfg.DNSAddr, Source: source, Health: n.checker,
+		Logger: n.logger.With("component", "dns")})
 	if err := srv.Listen(); err != nil {
 		return nil, fmt.Errorf("dns listener: %w", err)
 	}
 	n.zones.Served = srv.Served
+	// Failover answers are recomputed when a health check flips.
+	n.checker.OnChange = srv.HealthChanged
 	changes, cancel := n.store.Subscribe()
+	checks, cancelChecks := n.store.Subscribe()
 	done := make(chan error, 1)
 	go func() {
 		defer cancel()
 		done <- srv.Run(ctx, changes)
+	}()
+	go func() {
+		defer cancelChecks()
+		n.checker.Run(ctx, n.health.All, checks)
 	}()
 	return done, nil
 }

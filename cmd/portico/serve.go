@@ -34,6 +34,7 @@ import (
 	"github.com/portico-iot/portico/internal/deviceauth"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/health"
 	"github.com/portico-iot/portico/internal/ocspstaple"
 	"github.com/portico-iot/portico/internal/pki"
 	"github.com/portico-iot/portico/internal/pkiweb"
@@ -92,6 +93,8 @@ type node struct {
 	endpoints *endpoint.Service
 	devices   *device.Service
 	zones     *zone.Service
+	health    *health.Service
+	checker   *health.Checker
 	pki       *pkiweb.Handler
 	serverCA  *pki.CA
 	// revocation embeds the OCSP and CRL locations in what serverCA issues.
@@ -152,6 +155,11 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if n.zones, err = zone.NewService(ctx, n.store, cfg.Nameservers); err != nil {
 		return nil, err
 	}
+	if n.health, err = health.NewService(ctx, n.store); err != nil {
+		return nil, err
+	}
+	n.zones.HealthCheckExists = n.health.Exists
+	n.checker = &health.Checker{Logger: logger.With("component", "health")}
 	if n.broker, err = broker.New(broker.Options{Logger: logger}); err != nil {
 		return nil, err
 	}
@@ -159,7 +167,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	n.api = awsapi.NewServer(cfg.Region, []sigv4.Credential{{AccessKeyID: n.creds.AccessKeyID, SecretAccessKey: n.creds.SecretAccessKey}}, logger)
 	acmapi.Register(n.api, n.certs, logger)
 	iotapi.Register(n.api, iotapi.Deps{Endpoints: n.endpoints, Devices: n.devices, Logger: logger})
-	route53api.Register(n.api, n.zones, logger)
+	route53api.RegisterWithHealth(n.api, n.zones, n.health, n.checker, logger)
 	iotdata.Register(n.api, n.broker, logger)
 
 	// The device endpoints accept SigV4 only for iot-data publish.

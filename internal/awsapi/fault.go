@@ -36,11 +36,13 @@ var statusByCode = map[string]int{
 	"NotImplementedException":            501,
 	"RequestEntityTooLargeException":     413,
 	// route53 (restXml)
-	"NoSuchHostedZone":        404,
-	"NoSuchChange":            404,
-	"NoSuchHealthCheck":       404,
-	"HostedZoneAlreadyExists": 409,
-	"InternalError":           500,
+	"NoSuchHostedZone":           404,
+	"NoSuchChange":               404,
+	"NoSuchHealthCheck":          404,
+	"HostedZoneAlreadyExists":    409,
+	"HealthCheckAlreadyExists":   409,
+	"HealthCheckVersionMismatch": 409,
+	"InternalError":              500,
 	// acm (JSON 1.1): every modeled ACM error is 400.
 	"InternalFailure": 500,
 }

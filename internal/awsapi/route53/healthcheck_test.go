@@ -18,6 +18,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	r53 "github.com/portico-iot/portico/internal/awsapi/route53"
 	"github.com/portico-iot/portico/internal/dnsserver"
+	"github.com/portico-iot/portico/internal/zonedns"
 	"github.com/portico-iot/portico/internal/health"
 	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/zone"
@@ -32,43 +33,6 @@ type healthEnv struct {
 	dnsAddr string
 }
 
-// zoneSource is the DNS Source the wiring builds: simple records plus
-// failover groups from the zone snapshot.
-func zoneSource(zones *zone.Service) dnsserver.Source {
-	return dnsserver.SourceFunc(func(ctx context.Context) ([]dnsserver.Zone, uint64, error) {
-		data, err := zones.Snapshot(ctx)
-		if err != nil {
-			return nil, 0, err
-		}
-		var out []dnsserver.Zone
-		for _, z := range data.Zones {
-			rrs, err := z.RRs()
-			if err != nil {
-				return nil, 0, err
-			}
-			dz := dnsserver.Zone{Origin: z.Origin, Records: rrs}
-			for _, g := range z.FailoverGroups() {
-				var fg dnsserver.FailoverGroup
-				for _, m := range []struct {
-					rs  *zone.RecordSet
-					dst *dnsserver.FailoverMember
-				}{{g.Primary, &fg.Primary}, {g.Secondary, &fg.Secondary}} {
-					if m.rs == nil {
-						continue
-					}
-					rrs, err := m.rs.RRs()
-					if err != nil {
-						return nil, 0, err
-					}
-					*m.dst = dnsserver.FailoverMember{Records: rrs, HealthCheck: m.rs.HealthCheckID}
-				}
-				dz.Failover = append(dz.Failover, fg)
-			}
-			out = append(out, dz)
-		}
-		return out, data.Generation, nil
-	})
-}
 
 // setupHealth wires zones, health checks, the checker and a DNS server the
 // way cmd/portico must.
@@ -94,7 +58,7 @@ func setupHealth(t *testing.T) *healthEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := dnsserver.New(dnsserver.Config{PacketConn: pc, Listener: ln, Source: zoneSource(zones), Health: checker})
+	srv := dnsserver.New(dnsserver.Config{PacketConn: pc, Listener: ln, Source: zonedns.Source(zones), Health: checker})
 	checker.OnChange = srv.HealthChanged
 	zones.Served = srv.Served
 	dnsChanges, cancelDNS := st.Subscribe()

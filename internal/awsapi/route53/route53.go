@@ -184,18 +184,7 @@ func takeID(rest []string, prefix string) (string, []string) {
 	return zone.StripIDPrefix(rest[0]), rest[1:]
 }
 
-// statusOverrides are Route 53 codes whose HTTP status awsapi's table does
-// not know yet (model: 409).
-var statusOverrides = map[string]int{
-	"HealthCheckAlreadyExists":   409,
-	"HealthCheckVersionMismatch": 409,
-}
-
 func (h *handler) fail(w http.ResponseWriter, err error) {
-	if f := fault.As(err); f.Code != "" && awsapi.StatusFor(f.Code) != statusOverrides[f.Code] && statusOverrides[f.Code] != 0 {
-		awsapi.WriteError(w, awsapi.RestXML, awsapi.RequestID(w), awsapi.ErrorBody{Status: statusOverrides[f.Code], Code: f.Code, Message: f.Message})
-		return
-	}
 	awsapi.WriteFault(w, awsapi.RestXML, Codes, h.logger, err)
 }
 
