@@ -89,8 +89,12 @@ func (h *gatewayAuth) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return nil
 	}
 	s := sessionOf(cl)
-	if s == nil || s.authz == nil {
+	if s == nil {
 		return nil // unknown connections are refused by OnConnectAuthenticate
+	}
+	h.limitInflight(cl)
+	if s.authz == nil {
+		return nil
 	}
 	if s.authz.Connect(cl.ID, connectAttributes(cl, pk)) {
 		return nil
@@ -133,10 +137,13 @@ func (h *gatewayAuth) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) b
 // otherwise (MQTT 3.1.1, and MQTT 5 QoS 0, which has no acknowledgement) the
 // client is disconnected, in MQTT 5 with DISCONNECT 0x87.
 func (h *gatewayAuth) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
+	if cl.Net.Inline || (pk.FixedHeader.Type != packets.Publish && pk.FixedHeader.Type != packets.Subscribe) {
 		return pk, nil
 	}
 	s := sessionOf(cl)
+	if s != nil && pk.FixedHeader.Type == packets.Subscribe {
+		return h.limitSubscribe(cl, s, pk)
+	}
 	if s == nil || pk.PublishValidate(h.broker.srv.Options.Capabilities.TopicAliasMaximum) != packets.CodeSuccess {
 		return pk, nil // a protocol error: mochi answers it
 	}
@@ -149,6 +156,9 @@ func (h *gatewayAuth) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.
 		if topic == "" {
 			return pk, nil // an unknown alias: mochi's validation answers it
 		}
+	}
+	if pk, ok, err := h.limitPublish(cl, s, pk, topic); !ok {
+		return pk, err
 	}
 	if !reserved(topic) && (s.authz == nil || s.authz.Publish(topic, pk.FixedHeader.Retain)) {
 		if aliased {

@@ -47,13 +47,38 @@ type Options struct {
 	// ConnectTimeout bounds the wait for CONNECT after the TLS handshake;
 	// mochi sets no deadline of its own before CONNECT.
 	ConnectTimeout time.Duration
-	// MaxPacketSize bounds one MQTT packet. AWS IoT limits payloads to 128 KiB.
+	// MaxPacketSize bounds one MQTT packet: by default MaxPayloadBytes
+	// plus 8 KiB for the topic and properties.
 	MaxPacketSize uint32
+	// Limits are AWS IoT Core's message broker limits.
+	Limits
+}
+
+// Limits are AWS IoT Core's message broker limits; zero values pick AWS's.
+type Limits struct {
+	// MaxPayloadBytes bounds a PUBLISH's payload (AWS: 128 KiB). A larger
+	// one disconnects the client (MQTT 5: DISCONNECT 0x95).
+	MaxPayloadBytes int
+	// MaxTopicSlashes bounds the slashes of a topic or topic filter (AWS:
+	// 7), not counting the $aws/rules/<rule-name>/ and $share/<group>/
+	// prefixes. A publish beyond it is answered as an unauthorized one is
+	// (MQTT 5 QoS 1: PUBACK 0x90; otherwise the client is disconnected); a
+	// filter beyond it is refused in the SUBACK.
+	MaxTopicSlashes int
+	// MaxSubscribeFilters bounds the topic filters of one SUBSCRIBE (AWS:
+	// 8). More disconnect the client (MQTT 5: DISCONNECT 0x97).
+	MaxSubscribeFilters int
+	// MaxInflight bounds the unacknowledged QoS 1 and 2 messages to and
+	// from one client (AWS: 100): it is the Receive Maximum advertised to
+	// MQTT 5 clients, and a client with that many messages unacknowledged
+	// gets the next ones as it acknowledges (they wait in its session;
+	// an MQTT 5 client's own smaller Receive Maximum wins).
+	MaxInflight uint16
 }
 
 const (
 	defaultConnectTimeout = 10 * time.Second
-	defaultMaxPacketSize  = 128*1024 + 8*1024 // payload limit plus room for topic and properties
+	packetOverhead        = 8 * 1024 // room for the topic and properties beyond the payload limit
 	// Per-client socket buffers: mochi's defaults are large; a fleet is many
 	// mostly idle devices.
 	clientBufferSize = 2 * 1024
@@ -66,6 +91,7 @@ type Broker struct {
 	logger         *slog.Logger
 	versions       versions // lifecycle events' versionNumber per client ID
 	retainTimes    retainTimes
+	limits         Limits
 }
 
 // New starts an engine with no listeners.
@@ -76,11 +102,24 @@ func New(opts Options) (*Broker, error) {
 	if opts.ConnectTimeout == 0 {
 		opts.ConnectTimeout = defaultConnectTimeout
 	}
+	if opts.MaxPayloadBytes == 0 {
+		opts.MaxPayloadBytes = defaultMaxPayloadBytes
+	}
+	if opts.MaxTopicSlashes == 0 {
+		opts.MaxTopicSlashes = defaultMaxTopicSlashes
+	}
+	if opts.MaxSubscribeFilters == 0 {
+		opts.MaxSubscribeFilters = defaultMaxSubscribeFilters
+	}
+	if opts.MaxInflight == 0 {
+		opts.MaxInflight = defaultMaxInflight
+	}
 	if opts.MaxPacketSize == 0 {
-		opts.MaxPacketSize = defaultMaxPacketSize
+		opts.MaxPacketSize = uint32(opts.MaxPayloadBytes) + packetOverhead
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = opts.MaxPacketSize
+	caps.ReceiveMaximum = opts.MaxInflight
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
 		InlineClient:             true,
@@ -89,7 +128,7 @@ func New(opts Options) (*Broker, error) {
 		Logger:                   opts.Logger.With("component", "mqtt"),
 		SysTopicResendInterval:   3600,
 	})
-	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, logger: opts.Logger}
+	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, logger: opts.Logger, limits: opts.Limits}
 	if err := srv.AddHook(&gatewayAuth{broker: b}, nil); err != nil {
 		return nil, err
 	}
