@@ -76,7 +76,7 @@ func (h *gatewayAuth) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead,
 		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnWill,
-		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnUnsubscribed,
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnUnsubscribed, mqtt.OnSelectSubscribers,
 	}, []byte{b})
 }
 
@@ -240,6 +240,43 @@ func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 	}
 	h.broker.logger.Debug("mqtt message not delivered: iot:Receive not allowed", "topic", topic, "client_id", cl.ID, "certificate_id", s.certificateID)
 	return false
+}
+
+// OnSelectSubscribers keeps topics that begin with '$' (such as AWS's
+// $aws/events/...) away from filters that begin with a wildcard: MQTT 4.7.2
+// says "#" and "+/..." never match them; only a filter naming the '$' level
+// does. mochi applies that rule to $SYS only.
+func (h *gatewayAuth) OnSelectSubscribers(subs *mqtt.Subscribers, pk packets.Packet) *mqtt.Subscribers {
+	if !strings.HasPrefix(pk.TopicName, "$") {
+		return subs
+	}
+	for id, sub := range subs.Subscriptions {
+		if startsWithWildcard(sub.Filter) {
+			delete(subs.Subscriptions, id)
+		}
+	}
+	for group, members := range subs.Shared {
+		for id, sub := range members {
+			if startsWithWildcard(sub.Filter) {
+				delete(members, id)
+			}
+		}
+		if len(members) == 0 {
+			delete(subs.Shared, group)
+		}
+	}
+	return subs
+}
+
+// startsWithWildcard reports whether a filter's first level is + or #,
+// looking past a $share/<group>/ prefix.
+func startsWithWildcard(filter string) bool {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		if _, after, found := strings.Cut(rest, "/"); found {
+			filter = after
+		}
+	}
+	return strings.HasPrefix(filter, "#") || strings.HasPrefix(filter, "+")
 }
 
 // OnSubscribe gives each topic filter of a SUBSCRIBE its own copy, and

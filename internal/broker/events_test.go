@@ -183,3 +183,44 @@ func TestSubscriptionEvents(t *testing.T) {
 }
 
 var _ = mqtt3.NewClient
+
+// TestWildcardFiltersDoNotMatchDollarTopics: MQTT 4.7.2 — "#" and "+/..."
+// never receive $aws/... messages; "$aws/events/#" does.
+func TestWildcardFiltersDoNotMatchDollarTopics(t *testing.T) {
+	s := startServer(t)
+	wild, _, err := s.v3(t, everything(), "wild", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wildGot := subscribe3(t, wild, "#", "+/events/#")
+	named, _, err := s.v3(t, everything(), "named", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, namedGot := subscribe3(t, named, "$aws/events/#")
+
+	dev, _, err := s.v3(t, everything(), "device-9", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seen := false; !seen; {
+		select {
+		case m := <-namedGot:
+			seen = strings.HasPrefix(m, "$aws/events/presence/connected/device-9 ")
+		case <-time.After(5 * time.Second):
+			t.Fatal("$aws/events/# did not receive the presence event")
+		}
+	}
+	// A plain topic still reaches "#", proving the wildcard subscriber works.
+	if tok := dev.Publish("plain/topic", 0, false, "x"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	select {
+	case m := <-wildGot:
+		if tp, _, _ := strings.Cut(m, " "); tp != "plain/topic" {
+			t.Fatalf("the wildcard subscriber received %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the wildcard subscriber received nothing")
+	}
+}
