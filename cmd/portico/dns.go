@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/miekg/dns"
 
+	"github.com/portico-iot/portico/internal/acmeissuer"
+	"github.com/portico-iot/portico/internal/certificate"
 	"github.com/portico-iot/portico/internal/dnsserver"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/zonedns"
@@ -32,14 +35,30 @@ func (n *node) startDNS(ctx context.Context) (<-chan error, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		// Portico's own zone comes first: a hosted zone of the same name
-		// must not hide the endpoint hostnames.
-		return append([]dnsserver.Zone{own}, hosted...), data.Generation, nil
+		// Portico's own zones come first: a hosted zone of the same name
+		// must not hide the endpoint hostnames or the ACME challenges.
+		zones := []dnsserver.Zone{own}
+		if n.challenges != nil {
+			zones = append(zones, n.validationZone(data.Generation))
+		}
+		return append(zones, hosted...), data.Generation, nil
 	})
+	if n.cfg.ACMEDirectory != "" {
+		n.challenges = &acmeissuer.Challenges{}
+	}
 	srv := dnsserver.New(dnsserver.Config{Addr: n.cfg.DNSAddr, Source: source, Health: n.checker,
 		Logger: n.logger.With("component", "dns")})
 	if err := srv.Listen(); err != nil {
 		return nil, fmt.Errorf("dns listener: %w", err)
+	}
+	n.dnsAddr = loopbackIfUnspecified(srv.UDPAddr())
+	if n.challenges != nil {
+		// A challenge record is served by the time Add returns.
+		n.challenges.OnChange = func() {
+			if err := srv.Reload(ctx); err != nil && ctx.Err() == nil {
+				n.logger.Warn("dns reload for an ACME challenge failed", "err", err)
+			}
+		}
 	}
 	n.zones.Served = srv.Served
 	// Failover answers are recomputed when a health check flips.
@@ -93,4 +112,31 @@ func (n *node) ownZone(ctx context.Context, generation uint64) (dnsserver.Zone, 
 		}
 	}
 	return dnsserver.StaticZone(n.cfg.BaseDomain, n.cfg.Nameservers, uint32(generation), records...), nil
+}
+
+// validationZone is the zone of the validation CNAMEs' targets
+// (acm-validations...), holding the ACME DNS-01 challenges in flight.
+func (n *node) validationZone(generation uint64) dnsserver.Zone {
+	origin := n.certs.ValidationZone
+	if origin == "" {
+		origin = certificate.DefaultValidationZone
+	}
+	return dnsserver.StaticZone(origin, n.cfg.Nameservers, uint32(generation), n.challenges.Records()...)
+}
+
+// loopbackIfUnspecified turns a wildcard listen address into one a local
+// client can dial.
+func loopbackIfUnspecified(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ip.To4() != nil {
+			host = "127.0.0.1"
+		} else {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

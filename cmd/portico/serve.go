@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portico-iot/portico/internal/acmeissuer"
 	"github.com/portico-iot/portico/internal/awsapi"
 	acmapi "github.com/portico-iot/portico/internal/awsapi/acm"
 	iotapi "github.com/portico-iot/portico/internal/awsapi/iot"
@@ -100,6 +101,11 @@ type node struct {
 	// revocation embeds the OCSP and CRL locations in what serverCA issues.
 	revocation []pki.IssueOption
 	stapler    *ocspstaple.Stapler
+	// challenges are the ACME DNS-01 TXT records Portico's DNS serves in the
+	// validation zone (nil without --acme-directory); dnsAddr is the DNS
+	// server's UDP address as the ACME issuer reaches it.
+	challenges *acmeissuer.Challenges
+	dnsAddr    string
 	broker     *broker.Broker
 	gateway    *gateway.Gateway
 	api        *awsapi.Server
@@ -280,7 +286,9 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	defer stopGW()
 	go n.gateway.Run(ctx, mergeChanges(ctx, gwChanges, n.stapler.Changes()))
 	go n.stapler.Run(ctx)
-	n.startValidation(ctx, n.serverCA, n.revocation)
+	if err := n.startValidation(ctx, n.serverCA, n.revocation); err != nil {
+		return err
+	}
 
 	errs := make(chan error, 4)
 	go func() { errs <- serveHTTP(apiServer.Serve(apiLn)) }()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,6 +31,13 @@ type Config struct {
 	BaseDomain    string
 	Nameservers   []string
 	LogLevel      string
+	// ACMEDirectory, when set, has requested certificates issued by that
+	// ACME directory instead of Portico's server CA; ACMEEmail is the
+	// account contact and ACMECABundle a PEM file of roots trusted for the
+	// directory's TLS (in addition to the system's).
+	ACMEDirectory string
+	ACMEEmail     string
+	ACMECABundle  string
 }
 
 // Bind registers the serve flags on fs, with their defaults.
@@ -46,6 +54,9 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.BaseDomain, "base-domain", "portico.internal", "domain under which endpoint hostnames live (<prefix>-ats.iot.<region>.<base-domain>)")
 	fs.StringSliceVar(&c.Nameservers, "nameservers", nil, "NS names for new hosted zones (default ns1.<base-domain>, ns2.<base-domain>)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.ACMEDirectory, "acme-directory", "", "ACME directory URL that issues requested certificates (DNS-01 answered by Portico's DNS); empty: Portico's server CA")
+	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
+	fs.StringVar(&c.ACMECABundle, "acme-ca-bundle", "", "PEM file of CA certificates trusted for the ACME directory's HTTPS (e.g. Pebble's)")
 }
 
 // ApplyEnv sets every flag not given on the command line from PORTICO_<NAME>
@@ -90,6 +101,13 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
 		}
+	}
+	if c.ACMEDirectory != "" {
+		if u, err := url.Parse(c.ACMEDirectory); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--acme-directory %q is not an http(s) URL", c.ACMEDirectory)
+		}
+	} else if c.ACMEEmail != "" || c.ACMECABundle != "" {
+		return errors.New("--acme-email and --acme-ca-bundle need --acme-directory")
 	}
 	if len(c.Nameservers) == 0 {
 		c.Nameservers = []string{"ns1." + c.BaseDomain, "ns2." + c.BaseDomain}

@@ -50,6 +50,8 @@ func TestValidateRefuses(t *testing.T) {
 		"advertise": func(c *Config) { c.AdvertiseAddr = "example.com" },
 		"address":   func(c *Config) { c.MQTTAddr = "8883" },
 		"tls":       func(c *Config) { c.TLSAddr = "443" },
+		"acme url":  func(c *Config) { c.ACMEDirectory = "localhost:14000/dir" },
+		"acme opts": func(c *Config) { c.ACMEEmail = "ops@example.com" },
 	} {
 		c := base()
 		mutate(&c)
