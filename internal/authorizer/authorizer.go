@@ -44,9 +44,9 @@ const (
 
 // Functions resolves and calls user functions.
 type Functions interface {
-	// Resolve checks that a Lambda ARN names a registered function and
-	// returns its name; anything else is fault.Invalid.
-	Resolve(ctx context.Context, arn string) (name string, err error)
+	// FunctionName checks that a Lambda ARN names a registered function
+	// and returns its name; anything else is fault.Invalid.
+	FunctionName(ctx context.Context, arn string) (name string, err error)
 	// Invoke calls the named function with the JSON of event.
 	Invoke(ctx context.Context, name string, event any) ([]byte, error)
 }
@@ -167,7 +167,7 @@ func ParsePublicKey(name, text string) (*rsa.PublicKey, error) {
 // apply validates in and applies it to a.
 func (s *Service) apply(ctx context.Context, a *Authorizer, in Input) error {
 	if in.FunctionARN != nil {
-		if _, err := s.fn.Resolve(ctx, *in.FunctionARN); err != nil {
+		if _, err := s.fn.FunctionName(ctx, *in.FunctionARN); err != nil {
 			return err
 		}
 		a.FunctionARN = *in.FunctionARN

@@ -28,7 +28,7 @@ type fakeFunctions struct {
 	events []map[string]any
 }
 
-func (f *fakeFunctions) Resolve(_ context.Context, arn string) (string, error) {
+func (f *fakeFunctions) FunctionName(_ context.Context, arn string) (string, error) {
 	if arn != fnARN {
 		return "", fault.Invalidf("function %s is not registered", arn)
 	}

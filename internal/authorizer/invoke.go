@@ -244,7 +244,7 @@ func (s *Service) Invoke(ctx context.Context, a Authorizer, req Request) (*Decis
 		}
 		verified = true
 	}
-	name, err := s.fn.Resolve(ctx, a.FunctionARN)
+	name, err := s.fn.FunctionName(ctx, a.FunctionARN)
 	if err != nil {
 		return nil, refuse("function", "%v", err)
 	}

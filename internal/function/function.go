@@ -279,6 +279,12 @@ func (r *Registry) Resolve(ctx context.Context, arn string) (Function, error) {
 	return f, err
 }
 
+// FunctionName is Resolve returning the name only.
+func (r *Registry) FunctionName(ctx context.Context, arn string) (string, error) {
+	f, err := r.Resolve(ctx, arn)
+	return f.Name, err
+}
+
 // ARN returns the Lambda ARN that names a function in Portico's region and
 // account.
 func (r *Registry) ARN(name string) string {

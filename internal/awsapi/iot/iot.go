@@ -4,9 +4,11 @@
 package iot
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
+	"github.com/portico-iot/portico/internal/authorizer"
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/fault"
@@ -27,6 +29,12 @@ var codes = awsapi.Codes{
 type Deps struct {
 	Endpoints Endpoints
 	Devices   Devices
+	// Authorizers serves the custom authorizer operations and tags
+	// "authorizer" ARNs.
+	Authorizers Authorizers
+	// AuthorizerUsers, when set, names the domain configurations that use
+	// an authorizer; DeleteAuthorizer refuses while there are any.
+	AuthorizerUsers func(ctx context.Context, name string) ([]string, error)
 	// Taggers tag further resource kinds, keyed by the resource type of
 	// their ARNs (see Tagger); Endpoints is added as "domainconfiguration".
 	Taggers map[string]Tagger
@@ -48,6 +56,10 @@ func New(d Deps) http.Handler {
 	if d.Endpoints != nil {
 		h.registerEndpoints()
 		h.taggers[endpoint.ResourceType] = d.Endpoints
+	}
+	if d.Authorizers != nil {
+		h.registerAuthorizers()
+		h.taggers[authorizer.ResourceType] = d.Authorizers
 	}
 	if len(h.taggers) > 0 {
 		h.registerTags()
