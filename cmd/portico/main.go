@@ -18,7 +18,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), versionCommand(), caCommand(), awsModelCommand())
+	root.AddCommand(serveCommand(), versionCommand(), caCommand(), awsModelCommand(), functionCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "portico:", err)
 		os.Exit(1)

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portico-iot/portico/internal/acmeissuer"
+	"github.com/portico-iot/portico/internal/authorizer"
 	"github.com/portico-iot/portico/internal/awsapi"
 	acmapi "github.com/portico-iot/portico/internal/awsapi/acm"
 	iotapi "github.com/portico-iot/portico/internal/awsapi/iot"
@@ -34,6 +35,7 @@ import (
 	"github.com/portico-iot/portico/internal/device"
 	"github.com/portico-iot/portico/internal/deviceauth"
 	"github.com/portico-iot/portico/internal/endpoint"
+	"github.com/portico-iot/portico/internal/function"
 	"github.com/portico-iot/portico/internal/gateway"
 	"github.com/portico-iot/portico/internal/health"
 	"github.com/portico-iot/portico/internal/ocspstaple"
@@ -110,6 +112,10 @@ type node struct {
 	gateway    *gateway.Gateway
 	api        *awsapi.Server
 	creds      config.Credentials
+
+	// functions are the user functions authorizers call.
+	functions   *function.Registry
+	authorizers *authorizer.Service
 }
 
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
@@ -158,6 +164,13 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if n.devices, err = device.NewService(ctx, n.store, deviceCA, cfg.Region, cfg.AccountID); err != nil {
 		return nil, err
 	}
+	n.functions, err = function.New(ctx, n.store, function.Config{Region: cfg.Region, Account: cfg.AccountID, Logger: logger.With("component", "function")})
+	if err != nil {
+		return nil, err
+	}
+	if n.authorizers, err = authorizer.NewService(ctx, n.store, n.functions, authorizer.Config{Region: cfg.Region, Account: cfg.AccountID}); err != nil {
+		return nil, err
+	}
 	if n.zones, err = zone.NewService(ctx, n.store, cfg.Nameservers); err != nil {
 		return nil, err
 	}
@@ -172,7 +185,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 
 	n.api = awsapi.NewServer(cfg.Region, []sigv4.Credential{{AccessKeyID: n.creds.AccessKeyID, SecretAccessKey: n.creds.SecretAccessKey}}, logger)
 	acmapi.Register(n.api, n.certs, logger)
-	iotapi.Register(n.api, iotapi.Deps{Endpoints: n.endpoints, Devices: n.devices, Logger: logger})
+	iotapi.Register(n.api, iotapi.Deps{Endpoints: n.endpoints, Devices: n.devices,
+		Authorizers: n.authorizers, AuthorizerUsers: authorizerUsers(n.endpoints), Logger: logger})
 	route53api.RegisterWithHealth(n.api, n.zones, n.health, n.checker, logger)
 	iotdata.Register(n.api, n.broker, logger)
 
