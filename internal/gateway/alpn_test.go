@@ -92,7 +92,7 @@ func TestALPNPortCustomAuthRefusesConnect(t *testing.T) {
 	if !strings.Contains(got, "not Authorized") {
 		t.Fatalf("custom-auth connect = %q, want CONNACK not authorized", got)
 	}
-	if !strings.Contains(f.log.String(), "custom authorizers are not supported yet") {
+	if !strings.Contains(f.log.String(), "needs a custom authorizer, and none is configured") {
 		t.Fatalf("refusal reason not logged:\n%s", f.log.String())
 	}
 
@@ -113,7 +113,7 @@ func TestALPNPortCustomAuthRefusesConnect(t *testing.T) {
 	if _, err := io.ReadFull(r, rest); err != nil {
 		t.Fatal(err)
 	}
-	if header[0] != 0x20 || rest[1] != 0x87 || !strings.Contains(string(rest), "custom authorizers") {
+	if header[0] != 0x20 || rest[1] != 0x87 || !strings.Contains(string(rest), "custom authorizer") {
 		t.Fatalf("CONNACK %x %x (%q)", header, rest, rest)
 	}
 	// Then the server closes.

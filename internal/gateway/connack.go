@@ -33,6 +33,12 @@ func (g *Gateway) refuseMQTT(conn net.Conn, d *domainState, reason string) {
 type connectPacket struct {
 	level    byte // 3: MQTT 3.1, 4: 3.1.1, 5: 5.0
 	clientID string
+	// username and password, when the CONNECT carries them (decoded only
+	// from a well-formed CONNECT).
+	username    string
+	hasUsername bool
+	password    []byte
+	hasPassword bool
 }
 
 var errNotConnect = errors.New("the first packet is not CONNECT")
@@ -62,6 +68,7 @@ func readConnect(r *bufio.Reader) (*connectPacket, error) {
 	if !ok || (name != "MQTT" && name != "MQIsdp") || len(rest) < 4 {
 		return nil, errors.New("malformed CONNECT")
 	}
+	flags := rest[1]
 	p.level, rest = rest[0], rest[4:] // level, flags, keep alive
 	if p.level == 5 {
 		props, used := binary.Uvarint(rest)
@@ -70,8 +77,9 @@ func readConnect(r *bufio.Reader) (*connectPacket, error) {
 		}
 		rest = rest[used+int(props):]
 	}
-	if id, _, ok := mqttString(rest); ok {
+	if id, after, ok := mqttString(rest); ok {
 		p.clientID = id
+		connectCredentials(p, flags, after)
 	}
 	return p, nil
 }

@@ -44,6 +44,9 @@ type Config struct {
 	// Credentials verifies SigV4 presigned MQTT-over-WebSocket URLs (the same
 	// keys the API accepts); nil refuses them.
 	Credentials sigv4.Lookup
+	// CustomAuth runs custom authorizers for MQTT with ALPN mqtt; nil
+	// refuses those connections.
+	CustomAuth CustomAuthenticator
 	// Region is the region SigV4 credential scopes must name; "" accepts any.
 	Region string
 	Logger *slog.Logger
@@ -437,19 +440,6 @@ func (g *Gateway) serveMQTTX509(conn *tls.Conn, cs tls.ConnectionState) {
 	if err := g.cfg.Broker.Serve(conn, p.CertificateID, d.Name, authz); err != nil {
 		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "certificate_id", p.CertificateID, "err", err)
 	}
-}
-
-// serveMQTTCustom handles ALPN mqtt: MQTT authenticated by a custom
-// authorizer from the CONNECT username and password. Custom authorizers
-// arrive with a later issue; until then the CONNECT is refused, never
-// accepted on trust.
-func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState) {
-	defer conn.Close()
-	d := g.snap.Load().lookup(cs.ServerName)
-	if d == nil || !d.Enabled {
-		return
-	}
-	g.refuseMQTT(conn, d, "custom authentication (ALPN mqtt) needs a custom authorizer, and custom authorizers are not supported yet")
 }
 
 func certificateID(der []byte) string {
