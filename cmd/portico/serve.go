@@ -215,8 +215,10 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		SigV4Handler:  dataAPI,
 		// MQTT over WebSocket is presigned with the API's credentials.
 		Credentials: credentialLookup(n.api.Credentials),
-		Region:      cfg.Region,
-		Logger:      logger,
+		// MQTT with ALPN mqtt is decided by custom authorizers.
+		CustomAuth: &customAuth{endpoints: n.endpoints, authorizers: n.authorizers, region: cfg.Region, account: cfg.AccountID},
+		Region:     cfg.Region,
+		Logger:     logger,
 	})
 	if err != nil {
 		return nil, err
