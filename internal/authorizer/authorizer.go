@@ -83,9 +83,10 @@ type Config struct {
 
 // Service manages authorizers.
 type Service struct {
-	st  *store.Store
-	fn  Functions
-	cfg Config
+	st    *store.Store
+	fn    Functions
+	cfg   Config
+	cache resultCache
 }
 
 var migrations = []string{`

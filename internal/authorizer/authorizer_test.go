@@ -13,6 +13,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portico-iot/portico/internal/authorizer"
 	"github.com/portico-iot/portico/internal/fault"
@@ -64,9 +65,15 @@ func sign(t *testing.T, k *rsa.PrivateKey, token string) string {
 
 func ptr[T any](v T) *T { return &v }
 
+// clock is the services' time; tests advance it past cached results.
+var clock = time.Unix(1_800_000_000, 0)
+
+func advance(d time.Duration) { clock = clock.Add(d) }
+
 func newService(t *testing.T) (*authorizer.Service, *fakeFunctions) {
 	fn := &fakeFunctions{}
-	s, err := authorizer.NewService(context.Background(), storetest.New(t), fn, authorizer.Config{Region: "us-east-1", Account: "123456789012"})
+	s, err := authorizer.NewService(context.Background(), storetest.New(t), fn, authorizer.Config{Region: "us-east-1", Account: "123456789012",
+		Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +212,7 @@ func TestInvoke(t *testing.T) {
 		"",
 	} {
 		fn.answer = bad
+		advance(time.Hour)
 		var ref *authorizer.Refusal
 		_, err := s.Invoke(ctx, a, req)
 		if !errors.As(err, &ref) || (ref.Step != "response" && ref.Step != "function") || ref.Fault().Code != "InvalidResponseException" {
@@ -212,6 +220,7 @@ func TestInvoke(t *testing.T) {
 		}
 	}
 	fn.answer = `{"isAuthenticated":false}`
+	advance(time.Hour)
 	if d, err := s.Invoke(ctx, a, req); err != nil || d.IsAuthenticated {
 		t.Fatalf("denied = %+v, %v", d, err)
 	}
@@ -229,5 +238,47 @@ func TestInvoke(t *testing.T) {
 	var ref *authorizer.Refusal
 	if _, err := s.Invoke(ctx, b, authorizer.Request{}); !errors.As(err, &ref) || ref.Step != "status" {
 		t.Fatal(err)
+	}
+}
+
+func TestInvokeCachesResults(t *testing.T) {
+	ctx := context.Background()
+	s, fn := newService(t)
+	a, _ := s.Create(ctx, "a", authorizer.Input{FunctionARN: ptr(fnARN), SigningDisabled: ptr(true)})
+	fn.answer = `{"isAuthenticated":true,"principalId":"p","refreshAfterInSeconds":300,"disconnectAfterInSeconds":300}`
+	req := func(pw string, conn string) authorizer.Request {
+		return authorizer.Request{MQTT: &authorizer.MQTTData{Username: "u", Password: []byte(pw), HasPassword: true}, ConnectionID: conn}
+	}
+	s.Invoke(ctx, a, req("a", "1"))
+	s.Invoke(ctx, a, req("a", "2")) // another connection, same presentation
+	if len(fn.events) != 1 {
+		t.Fatalf("%d calls, want 1", len(fn.events))
+	}
+	s.Invoke(ctx, a, req("b", "3"))
+	if len(fn.events) != 2 {
+		t.Fatalf("%d calls, want 2", len(fn.events))
+	}
+	advance(301 * time.Second)
+	s.Invoke(ctx, a, req("a", "4"))
+	if len(fn.events) != 3 {
+		t.Fatalf("%d calls after refreshAfter, want 3", len(fn.events))
+	}
+	// Failures are cached briefly.
+	fn.answer = ""
+	s.Invoke(ctx, a, req("c", "5"))
+	if _, err := s.Invoke(ctx, a, req("c", "6")); err == nil || len(fn.events) != 4 {
+		t.Fatalf("failure not cached: %v, %d calls", err, len(fn.events))
+	}
+	advance(authorizer.FailureTTL)
+	s.Invoke(ctx, a, req("c", "7"))
+	if len(fn.events) != 5 {
+		t.Fatalf("%d calls after FailureTTL, want 5", len(fn.events))
+	}
+	// A changed authorizer is not answered from the cache.
+	advance(time.Second)
+	a, _ = s.Update(ctx, "a", authorizer.Input{EnableCachingForHTTP: ptr(true)})
+	s.Invoke(ctx, a, req("a", "8"))
+	if len(fn.events) != 6 {
+		t.Fatalf("%d calls after Update, want 6", len(fn.events))
 	}
 }

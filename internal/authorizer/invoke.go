@@ -244,13 +244,24 @@ func (s *Service) Invoke(ctx context.Context, a Authorizer, req Request) (*Decis
 		}
 		verified = true
 	}
+	event := Event(req, verified)
+	key := s.cache.key(a, event)
+	if d, err, ok := s.cache.get(key, s.now()); ok {
+		return d, err
+	}
+	d, err := s.call(ctx, a, event, refuse)
+	s.cache.put(key, d, err, s.now())
+	return d, err
+}
+
+func (s *Service) call(ctx context.Context, a Authorizer, event map[string]any, refuse func(step, format string, args ...any) error) (*Decision, error) {
 	name, err := s.fn.FunctionName(ctx, a.FunctionARN)
 	if err != nil {
 		return nil, refuse("function", "%v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, Budget)
 	defer cancel()
-	out, err := s.fn.Invoke(ctx, name, Event(req, verified))
+	out, err := s.fn.Invoke(ctx, name, event)
 	if err != nil {
 		return nil, refuse("function", "%v", err)
 	}
