@@ -231,6 +231,16 @@ func ParseResponse(out []byte) (*Decision, error) {
 // before the answer is a *Refusal; an answer with isAuthenticated false is a
 // Decision, not an error.
 func (s *Service) Invoke(ctx context.Context, a Authorizer, req Request) (*Decision, error) {
+	return s.invoke(ctx, a, req, true)
+}
+
+// Test is Invoke without the result cache, for TestInvokeAuthorizer: the
+// function is always called (unless a step before it refuses).
+func (s *Service) Test(ctx context.Context, a Authorizer, req Request) (*Decision, error) {
+	return s.invoke(ctx, a, req, false)
+}
+
+func (s *Service) invoke(ctx context.Context, a Authorizer, req Request, cached bool) (*Decision, error) {
 	refuse := func(step, format string, args ...any) error {
 		return &Refusal{Authorizer: a.Name, Step: step, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -245,6 +255,9 @@ func (s *Service) Invoke(ctx context.Context, a Authorizer, req Request) (*Decis
 		verified = true
 	}
 	event := Event(req, verified)
+	if !cached {
+		return s.call(ctx, a, event, refuse)
+	}
 	key := s.cache.key(a, event)
 	if d, err, ok := s.cache.get(key, s.now()); ok {
 		return d, err

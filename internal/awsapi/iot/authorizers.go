@@ -25,7 +25,8 @@ type Authorizers interface {
 	SetDefault(ctx context.Context, name string) (authorizer.Authorizer, error)
 	Default(ctx context.Context) (authorizer.Authorizer, error)
 	ClearDefault(ctx context.Context) error
-	Invoke(ctx context.Context, a authorizer.Authorizer, req authorizer.Request) (*authorizer.Decision, error)
+	// Test runs the authorizer without its result cache.
+	Test(ctx context.Context, a authorizer.Authorizer, req authorizer.Request) (*authorizer.Decision, error)
 }
 
 var _ Authorizers = (*authorizer.Service)(nil)
@@ -234,7 +235,7 @@ func (h *handler) testInvokeAuthorizer(w http.ResponseWriter, r *http.Request) {
 		}
 		in.MQTT = m
 	}
-	d, err := h.Authorizers.Invoke(r.Context(), a, in)
+	d, err := h.Authorizers.Test(r.Context(), a, in)
 	if ref, ok := err.(*authorizer.Refusal); ok {
 		h.Logger.Info("TestInvokeAuthorizer refused", "authorizer", ref.Authorizer, "step", ref.Step, "reason", ref.Reason)
 		h.fail(w, ref.Fault())

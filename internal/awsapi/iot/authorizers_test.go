@@ -202,9 +202,12 @@ func TestTestInvokeAuthorizer(t *testing.T) {
 	if len(f.events) != 1 {
 		t.Fatal("a bad signature reached the function")
 	}
-	// An invalid answer is InvalidResponseException.
+	// An invalid answer is InvalidResponseException; the same test again
+	// calls the function again (no cache).
 	f.answer = `{"isAuthenticated":true,"principalId":"dev-7","refreshAfterInSeconds":600,"disconnectAfterInSeconds":3600}`
-	_, err = c.TestInvokeAuthorizer(ctx, &awsiot.TestInvokeAuthorizerInput{AuthorizerName: aws.String("a"), Token: aws.String("tkn"), TokenSignature: aws.String(sig)})
+	_, err = c.TestInvokeAuthorizer(ctx, &awsiot.TestInvokeAuthorizerInput{AuthorizerName: aws.String("a"), Token: aws.String("tkn"), TokenSignature: aws.String(sig),
+		MqttContext: &types.MqttContext{Username: aws.String("dev"), Password: []byte("pw"), ClientId: aws.String("c1")},
+		TlsContext:  &types.TlsContext{ServerName: aws.String("iot.example.com")}})
 	var ire *types.InvalidResponseException
 	if !errors.As(err, &ire) {
 		t.Fatalf("invalid answer: %v", err)
