@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-iot/portico/internal/authorizer"
@@ -17,29 +18,95 @@ import (
 // customAuth runs custom authorizers for the gateway's MQTT connections
 // with ALPN mqtt: the authorizer the device names (where the domain allows
 // it), else the domain configuration's default, else the account default.
+// What it needs to choose is read from a view rebuilt on every store change,
+// so a CONNECT never waits on the database; only the user's function is
+// called.
 type customAuth struct {
 	endpoints       *endpoint.Service
 	authorizers     *authorizer.Service
 	region, account string
+
+	view atomic.Pointer[customAuthView]
+}
+
+// customAuthView is the immutable state a CONNECT is decided from.
+type customAuthView struct {
+	domains        map[string]authorizer.DomainConfig // by lower-case domain name
+	authorizers    map[string]authorizer.Authorizer
+	accountDefault string
 }
 
 var _ gateway.CustomAuthenticator = (*customAuth)(nil)
 
-// domainConfig is the authorizerConfig of the configuration serving a
-// domain name ("" when none has one).
-func (c *customAuth) domainConfig(ctx context.Context, domain string) (authorizer.DomainConfig, error) {
+// load reads a new view.
+func (c *customAuth) load(ctx context.Context) (*customAuthView, error) {
+	v := &customAuthView{domains: map[string]authorizer.DomainConfig{}, authorizers: map[string]authorizer.Authorizer{}}
 	all, err := c.endpoints.All(ctx)
 	if err != nil {
-		return authorizer.DomainConfig{}, err
+		return nil, err
 	}
 	for _, cfg := range all {
-		if strings.EqualFold(cfg.DomainName, domain) && cfg.AuthorizerConfig != nil {
-			ac := cfg.AuthorizerConfig
-			return authorizer.DomainConfig{DefaultAuthorizerName: ac.DefaultAuthorizerName,
-				AllowAuthorizerOverride: ac.AllowAuthorizerOverride != nil && *ac.AllowAuthorizerOverride}, nil
+		if ac := cfg.AuthorizerConfig; ac != nil {
+			v.domains[strings.ToLower(cfg.DomainName)] = authorizer.DomainConfig{DefaultAuthorizerName: ac.DefaultAuthorizerName,
+				AllowAuthorizerOverride: ac.AllowAuthorizerOverride != nil && *ac.AllowAuthorizerOverride}
 		}
 	}
-	return authorizer.DomainConfig{}, nil
+	for marker := ""; ; {
+		page, next, err := c.authorizers.List(ctx, authorizer.ListInput{Marker: marker, Ascending: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range page {
+			v.authorizers[a.Name] = a
+		}
+		if next == "" {
+			break
+		}
+		marker = next
+	}
+	if def, err := c.authorizers.Default(ctx); err == nil {
+		v.accountDefault = def.Name
+	} else if !fault.Is(err, fault.NotFound) {
+		return nil, err
+	}
+	return v, nil
+}
+
+// refresh replaces the view with the store's current state.
+func (c *customAuth) refresh(ctx context.Context) error {
+	v, err := c.load(ctx)
+	if err != nil {
+		return err
+	}
+	c.view.Store(v)
+	return nil
+}
+
+// Run keeps the view current until ctx ends.
+func (c *customAuth) Run(ctx context.Context, changes <-chan struct{}, logger interface{ Error(string, ...any) }) {
+	for {
+		if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("custom authorizer view not refreshed; keeping the previous one", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+	}
+}
+
+// current returns the view, loading it once if Run has not yet.
+func (c *customAuth) current(ctx context.Context) (*customAuthView, error) {
+	if v := c.view.Load(); v != nil {
+		return v, nil
+	}
+	v, err := c.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.view.CompareAndSwap(nil, v)
+	return v, nil
 }
 
 func (c *customAuth) AuthenticateMQTT(ctx context.Context, req gateway.CustomMQTT) (string, gateway.Authorizer, time.Duration, error) {
@@ -47,23 +114,17 @@ func (c *customAuth) AuthenticateMQTT(ctx context.Context, req gateway.CustomMQT
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("custom authentication refused at step username: %v", err)
 	}
-	dc, err := c.domainConfig(ctx, req.Domain)
+	v, err := c.current(ctx)
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("custom authentication failed: %v", err)
 	}
-	accountDefault := ""
-	if def, err := c.authorizers.Default(ctx); err == nil {
-		accountDefault = def.Name
-	} else if !fault.Is(err, fault.NotFound) {
-		return "", nil, 0, fmt.Errorf("custom authentication failed: %v", err)
-	}
-	name, err := authorizer.Choose(p.Name, dc, accountDefault)
+	name, err := authorizer.Choose(p.Name, v.domains[strings.ToLower(req.Domain)], v.accountDefault)
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("custom authentication refused at step choice: %v", err)
 	}
-	a, err := c.authorizers.Get(ctx, name)
-	if err != nil {
-		return "", nil, 0, fmt.Errorf("custom authentication refused at step choice: %v", err)
+	a, ok := v.authorizers[name]
+	if !ok {
+		return "", nil, 0, fmt.Errorf("custom authentication refused at step choice: authorizer %s does not exist", name)
 	}
 	d, err := c.authorizers.Invoke(ctx, a, authorizer.Request{
 		Token: p.Token(a), Signature: p.Signature, Protocols: []string{"tls", "mqtt"}, ServerName: req.ServerName,

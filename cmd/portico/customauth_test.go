@@ -74,6 +74,10 @@ func TestCustomAuthMQTT(t *testing.T) {
 	if _, err := auths.SetDefault(ctx, "A"); err != nil {
 		t.Fatal(err)
 	}
+	// serve refreshes the view on every store change; here, by hand.
+	if err := ca.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
 	principal, authz, lifetime, err := ca.AuthenticateMQTT(ctx, req)
 	if err != nil || principal != "dev7" || lifetime != 600*time.Second || !authz.Connect("dev7", nil) || !authz.Publish("t", false) || authz.Subscribe("t") {
 		t.Fatalf("= %q %v %v", principal, lifetime, err)

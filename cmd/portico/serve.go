@@ -98,8 +98,10 @@ type node struct {
 	zones     *zone.Service
 	health    *health.Service
 	checker   *health.Checker
-	pki       *pkiweb.Handler
-	serverCA  *pki.CA
+	// customAuth decides MQTT connections with ALPN mqtt by custom authorizer.
+	customAuth *customAuth
+	pki        *pkiweb.Handler
+	serverCA   *pki.CA
 	// revocation embeds the OCSP and CRL locations in what serverCA issues.
 	revocation []pki.IssueOption
 	stapler    *ocspstaple.Stapler
@@ -207,6 +209,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if err != nil {
 		return nil, err
 	}
+	n.customAuth = &customAuth{endpoints: n.endpoints, authorizers: n.authorizers, region: cfg.Region, account: cfg.AccountID}
 	n.gateway, err = gateway.New(ctx, gateway.Config{
 		Source: gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert,
 			managed: newManagedCertificates(serverCA, revocation...), stapler: n.stapler},
@@ -216,7 +219,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		// MQTT over WebSocket is presigned with the API's credentials.
 		Credentials: credentialLookup(n.api.Credentials),
 		// MQTT with ALPN mqtt is decided by custom authorizers.
-		CustomAuth: &customAuth{endpoints: n.endpoints, authorizers: n.authorizers, region: cfg.Region, account: cfg.AccountID},
+		CustomAuth: n.customAuth,
 		Region:     cfg.Region,
 		Logger:     logger,
 	})
@@ -302,6 +305,9 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	defer stopGW()
 	go n.gateway.Run(ctx, mergeChanges(ctx, gwChanges, n.stapler.Changes()))
 	go n.stapler.Run(ctx)
+	authChanges, stopAuth := n.store.Subscribe()
+	defer stopAuth()
+	go n.customAuth.Run(ctx, authChanges, n.logger)
 	if err := n.startValidation(ctx, n.serverCA, n.revocation); err != nil {
 		return err
 	}
