@@ -136,14 +136,14 @@ func TestFrontDoor(t *testing.T) {
 	sub.waitFor(t, `{"via":"curl-sigv4-443"}`, 10*time.Second)
 
 	// ALPN mqtt is custom authentication: the TLS handshake completes without
-	// a client certificate, and the CONNECT is refused until custom
-	// authorizers exist.
+	// a client certificate, and the CONNECT names an authorizer that does not
+	// exist, so it is refused and the log says why.
 	r := ns.run("mosquitto_pub", "--host", frontDomain, "--port", "443", "--cafile", caPEM, "--tls-alpn", "mqtt",
 		"-u", "device-7?x-amz-customauthorizer-name=MyAuthorizer", "-P", "token", "-t", frontTopic, "-m", "custom", "-i", "custom-1")
 	if r.err == nil || !strings.Contains(r.stderr+r.stdout, "not authorised") {
 		t.Fatalf("custom-auth MQTT on 443:\n%s", r)
 	}
-	if !strings.Contains(p.out.String(), "custom authorizers are not supported yet") {
+	if !strings.Contains(p.out.String(), "authorizer MyAuthorizer does not exist") {
 		t.Fatalf("the refusal's reason is not in Portico's log:\n%s", p.out.String())
 	}
 
