@@ -305,6 +305,8 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	defer stopGW()
 	go n.gateway.Run(ctx, mergeChanges(ctx, gwChanges, n.stapler.Changes()))
 	go n.stapler.Run(ctx)
+	// Operator commands (portico function put) write the same database.
+	go n.store.WatchOtherWriters(ctx, time.Second)
 	authChanges, stopAuth := n.store.Subscribe()
 	defer stopAuth()
 	go n.customAuth.Run(ctx, authChanges, n.logger)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -132,7 +133,13 @@ func (s *Store) Update(ctx context.Context, fn func(tx *sql.Tx) error) (uint64, 
 	if err := fn(tx); err != nil {
 		return 0, err
 	}
-	gen := s.generation.Load() + 1
+	// Another process may have committed since we last looked: count from
+	// the database's generation, so every commit gets a new number.
+	var gen uint64
+	if err := tx.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key='generation'`).Scan(&gen); err != nil {
+		return 0, fmt.Errorf("store: read generation: %w", err)
+	}
+	gen = max(gen, s.generation.Load()) + 1
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value=? WHERE key='generation'`, gen); err != nil {
 		return 0, fmt.Errorf("store: bump generation: %w", err)
 	}
@@ -142,6 +149,35 @@ func (s *Store) Update(ctx context.Context, fn func(tx *sql.Tx) error) (uint64, 
 	s.generation.Store(gen)
 	s.notify()
 	return gen, nil
+}
+
+// WatchOtherWriters polls the database every interval for commits made by
+// other processes on the same file (for example `portico function put` while
+// `portico serve` runs) and treats them like local ones: the generation
+// advances and subscribers wake. It returns when ctx ends.
+func (s *Store) WatchOtherWriters(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var gen uint64
+		if err := s.db.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key='generation'`).Scan(&gen); err != nil {
+			continue
+		}
+		s.writeMu.Lock()
+		advanced := gen > s.generation.Load()
+		if advanced {
+			s.generation.Store(gen)
+		}
+		s.writeMu.Unlock()
+		if advanced {
+			s.notify()
+		}
+	}
 }
 
 // Subscribe returns a channel that receives a value after every committed

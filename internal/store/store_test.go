@@ -96,3 +96,42 @@ func TestStatePersistsAcrossReopen(t *testing.T) {
 		t.Fatal("a binary that knows fewer steps than the database was accepted")
 	}
 }
+
+func TestCommitsOfAnotherProcessWakeSubscribers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	server, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	server.Migrate(ctx, "test", steps)
+	changes, stop := server.Subscribe()
+	defer stop()
+	go server.WatchOtherWriters(ctx, 10*time.Millisecond)
+
+	// A second handle on the same file stands for another process.
+	other, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	gen, err := other.Update(ctx, func(tx *sql.Tx) error { _, err := tx.Exec(`INSERT INTO t VALUES ('x', 'y')`); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("another process's commit did not wake the subscriber")
+	}
+	if server.Generation() != gen {
+		t.Fatalf("generation = %d, want %d", server.Generation(), gen)
+	}
+	// The next local commit gets a new number, not one the other used.
+	next, err := server.Update(ctx, func(tx *sql.Tx) error { return nil })
+	if err != nil || next != gen+1 {
+		t.Fatalf("next generation = %d, %v; want %d", next, err, gen+1)
+	}
+}
