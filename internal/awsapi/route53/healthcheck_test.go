@@ -18,10 +18,10 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	r53 "github.com/portico-iot/portico/internal/awsapi/route53"
 	"github.com/portico-iot/portico/internal/dnsserver"
-	"github.com/portico-iot/portico/internal/zonedns"
 	"github.com/portico-iot/portico/internal/health"
 	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/zone"
+	"github.com/portico-iot/portico/internal/zonedns"
 )
 
 type healthEnv struct {
@@ -32,7 +32,6 @@ type healthEnv struct {
 	dns     *dnsserver.Server
 	dnsAddr string
 }
-
 
 // setupHealth wires zones, health checks, the checker and a DNS server the
 // way cmd/portico must.
