@@ -402,11 +402,18 @@ func (f *front) clientTLS(o dialOptions) *tls.Config {
 // client certificate arrives after the client's handshake, so a short read
 // surfaces it.
 func (f *front) dial(addr string, o dialOptions) (*tls.Conn, error) {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, f.clientTLS(o))
+	return dialTLS(addr, f.clientTLS(o), 100*time.Millisecond)
+}
+
+// dialTLS completes a handshake with cfg and waits up to settle for the
+// server's verdict on the client certificate, which TLS 1.3 delivers after
+// the client's handshake ends.
+func dialTLS(addr string, cfg *tls.Config, settle time.Duration) (*tls.Conn, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
 	if err != nil {
 		return nil, err
 	}
-	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(settle))
 	_, rerr := c.Read(make([]byte, 1))
 	c.SetReadDeadline(time.Time{})
 	var ne net.Error
