@@ -232,6 +232,26 @@ type ref struct {
 	list  bool   // ".List": all values
 }
 
+// fixedRefs are the context keys and variables with a fixed name, in lower
+// case.
+var fixedRefs = map[string]refKind{
+	"iot:clientid":                       refClientID,
+	"aws:sourceip":                       refSourceIP,
+	"iot:domainname":                     refDomainName,
+	"iot:connection.thing.thingname":     refThingName,
+	"iot:connection.thing.thingtypename": refThingType,
+	"iot:connection.thing.isattached":    refThingAttached,
+	"iot:certificate.availablekeys":      refCertificateKeys,
+	"aws:currenttime":                    refCurrentTime,
+	"aws:epochtime":                      refEpochTime,
+	"aws:securetransport":                refSecureTransport,
+}
+
+const (
+	thingAttributesPrefix = "iot:connection.thing.attributes["
+	certificatePrefix     = "iot:certificate."
+)
+
 // parseRef compiles a context key or variable name. Prefixes are matched
 // case-insensitively, as IAM does; thing attribute names are case-sensitive.
 func parseRef(name string) (*ref, error) {
@@ -240,52 +260,31 @@ func parseRef(name string) (*ref, error) {
 	}
 	r := &ref{name: name}
 	lower := strings.ToLower(name)
-	switch lower {
-	case "iot:clientid":
-		r.kind = refClientID
-	case "aws:sourceip":
-		r.kind = refSourceIP
-	case "iot:domainname":
-		r.kind = refDomainName
-	case "iot:connection.thing.thingname":
-		r.kind = refThingName
-	case "iot:connection.thing.thingtypename":
-		r.kind = refThingType
-	case "iot:connection.thing.isattached":
-		r.kind = refThingAttached
-	case "iot:certificate.availablekeys":
-		r.kind = refCertificateKeys
-	case "aws:currenttime":
-		r.kind = refCurrentTime
-	case "aws:epochtime":
-		r.kind = refEpochTime
-	case "aws:securetransport":
-		r.kind = refSecureTransport
-	default:
-		const attrs = "iot:connection.thing.attributes["
-		const cert = "iot:certificate."
-		switch {
-		case strings.HasPrefix(lower, attrs) && strings.HasSuffix(lower, "]"):
-			r.kind = refThingAttribute
-			r.field = name[len(attrs) : len(name)-1]
-			if r.field == "" {
-				return nil, malformed("the thing attribute variable %q names no attribute", name)
-			}
-		case strings.HasPrefix(lower, cert):
-			r.kind = refCertificate
-			field := lower[len(cert):]
-			if f, ok := strings.CutSuffix(field, ".list"); ok {
-				field, r.list = f, true
-			} else if dot := strings.LastIndexByte(field, '.'); dot > 0 {
-				if n, err := strconv.Atoi(field[dot+1:]); err == nil && n >= 0 {
-					field, r.index = field[:dot], n
-				}
-			}
-			r.field = field
-		default:
-			r.kind = refKeys
-			r.field = lower
+	if kind, ok := fixedRefs[lower]; ok {
+		r.kind = kind
+		return r, nil
+	}
+	switch {
+	case strings.HasPrefix(lower, thingAttributesPrefix) && strings.HasSuffix(lower, "]"):
+		r.kind = refThingAttribute
+		r.field = name[len(thingAttributesPrefix) : len(name)-1]
+		if r.field == "" {
+			return nil, malformed("the thing attribute variable %q names no attribute", name)
 		}
+	case strings.HasPrefix(lower, certificatePrefix):
+		r.kind = refCertificate
+		field := lower[len(certificatePrefix):]
+		if f, ok := strings.CutSuffix(field, ".list"); ok {
+			field, r.list = f, true
+		} else if dot := strings.LastIndexByte(field, '.'); dot > 0 {
+			if n, err := strconv.Atoi(field[dot+1:]); err == nil && n >= 0 {
+				field, r.index = field[:dot], n
+			}
+		}
+		r.field = field
+	default:
+		r.kind = refKeys
+		r.field = lower
 	}
 	return r, nil
 }
