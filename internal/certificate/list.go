@@ -278,6 +278,7 @@ func summaryOf(r *record, now time.Time, inUse bool) Summary {
 		KeyUsages:                            ku,
 		ExtendedKeyUsages:                    ekuNames,
 		InUse:                                inUse,
+		Exported:                             r.exported,
 		RenewalEligibility:                   r.renewalEligibility(now, inUse),
 		NotBefore:                            r.notBefore,
 		NotAfter:                             r.notAfter,

@@ -62,6 +62,17 @@ var migrations = []string{
 	ALTER TABLE acm_certificate ADD COLUMN renewal_status TEXT NOT NULL DEFAULT '';
 	ALTER TABLE acm_certificate ADD COLUMN renewal_missing TEXT NOT NULL DEFAULT ''; -- JSON: bases not seen at the last renewal attempt
 	ALTER TABLE acm_certificate ADD COLUMN renewal_updated_at INTEGER;         -- unix milliseconds`,
+	// Failure, export and expiry-warning state, and the account configuration.
+	`ALTER TABLE acm_certificate ADD COLUMN failure_reason TEXT NOT NULL DEFAULT '';   -- ACM FailureReason when lifecycle is FAILED
+	ALTER TABLE acm_certificate ADD COLUMN exportable INTEGER NOT NULL DEFAULT 0;     -- issued by Portico's own CA: the key may be exported
+	ALTER TABLE acm_certificate ADD COLUMN exported INTEGER NOT NULL DEFAULT 0;       -- ExportCertificate was called since issuance
+	ALTER TABLE acm_certificate ADD COLUMN expiry_event_day TEXT NOT NULL DEFAULT ''; -- UTC date (YYYY-MM-DD) of the last approaching-expiration event
+	CREATE TABLE acm_account_configuration (
+		id                 INTEGER PRIMARY KEY CHECK (id = 1), -- one row: one account per service
+		days_before_expiry INTEGER NOT NULL,
+		idempotency_token  TEXT NOT NULL DEFAULT '',
+		token_at           INTEGER NOT NULL DEFAULT 0      -- unix milliseconds of the last accepted token
+	);`,
 }
 
 // Service is the ACM certificate domain service.
@@ -286,11 +297,16 @@ type record struct {
 	renewalStatus    string
 	renewalMissing   []string
 	renewalUpdatedAt time.Time
+	failureReason    string
+	exportable       bool // issued by Portico's own CA
+	exported         bool
+	expiryEventDay   string
 }
 
 const recordColumns = `id, arn, type, key_algorithm, domain_name, not_before, not_after, created_at, imported_at,
 	certificate_pem, chain_pem, private_key_pem, ct_logging,
-	lifecycle, names, validation_method, validated, issued_at, renewal_requested, renewal_status, renewal_missing, renewal_updated_at`
+	lifecycle, names, validation_method, validated, issued_at, renewal_requested, renewal_status, renewal_missing, renewal_updated_at,
+	failure_reason, exportable, exported, expiry_event_day`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -303,7 +319,8 @@ func scanRecord(row scanner) (*record, error) {
 	)
 	if err := row.Scan(&r.id, &r.arn, &r.typ, &r.keyAlg, &r.domain, &nb, &na, &created, &imported,
 		&r.certPEM, &r.chainPEM, &r.key, &r.ctLogging,
-		&r.lifecycle, &names, &r.validationMethod, &validated, &issued, &r.renewalRequested, &r.renewalStatus, &renewalMissing, &renewalUpdated); err != nil {
+		&r.lifecycle, &names, &r.validationMethod, &validated, &issued, &r.renewalRequested, &r.renewalStatus, &renewalMissing, &renewalUpdated,
+		&r.failureReason, &r.exportable, &r.exported, &r.expiryEventDay); err != nil {
 		return nil, err
 	}
 	r.createdAt = time.UnixMilli(created).UTC()
@@ -389,15 +406,17 @@ type Detail struct {
 	ImportedAt              time.Time // zero unless Type is IMPORTED
 	IssuedAt                time.Time // zero unless an AMAZON_ISSUED certificate was issued
 	Status                  string
-	NotBefore               time.Time
-	NotAfter                time.Time
-	KeyAlgorithm            string // enum spelling, e.g. RSA_2048
-	SignatureAlgorithm      string // e.g. SHA256WITHRSA
-	InUseBy                 []string
-	Type                    string
-	KeyUsages               []string
-	ExtendedKeyUsages       []ExtendedKeyUsage
-	RenewalEligibility      string
+	// FailureReason is an ACM FailureReason when Status is FAILED.
+	FailureReason      string
+	NotBefore          time.Time
+	NotAfter           time.Time
+	KeyAlgorithm       string // enum spelling, e.g. RSA_2048
+	SignatureAlgorithm string // e.g. SHA256WITHRSA
+	InUseBy            []string
+	Type               string
+	KeyUsages          []string
+	ExtendedKeyUsages  []ExtendedKeyUsage
+	RenewalEligibility string
 	// DomainValidationOptions has one entry per name of a requested
 	// certificate, in SAN order; nil for imported certificates.
 	DomainValidationOptions []DomainValidation
@@ -425,6 +444,7 @@ func (s *Service) Describe(ctx context.Context, arn string) (*Detail, error) {
 		ImportedAt:                               r.importedAt,
 		IssuedAt:                                 r.issuedAt,
 		Status:                                   r.status(now),
+		FailureReason:                            r.failureReason,
 		NotBefore:                                r.notBefore,
 		NotAfter:                                 r.notAfter,
 		KeyAlgorithm:                             r.keyAlg,
@@ -474,10 +494,11 @@ func (s *Service) Describe(ctx context.Context, arn string) (*Detail, error) {
 }
 
 // renewalEligibility is ELIGIBLE for an issued, unexpired, requested
-// certificate that something uses (ACM's rule for DNS-validated public
-// certificates); imported certificates are never eligible.
+// certificate that something uses or that was exported (ACM's rule for
+// DNS-validated public and exported private certificates); imported
+// certificates are never eligible.
 func (r *record) renewalEligibility(now time.Time, inUse bool) string {
-	if r.typ == TypeAmazonIssued && r.status(now) == StatusIssued && inUse {
+	if r.typ == TypeAmazonIssued && r.status(now) == StatusIssued && (inUse || r.exported) {
 		return RenewalEligible
 	}
 	return RenewalIneligible

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,42 @@ type Issuer interface {
 	Issue(ctx context.Context, key crypto.Signer, names []string) (certPEM, chainPEM []byte, err error)
 }
 
+// ExportableIssuer is implemented by issuers whose certificates may be
+// exported with their private key (ACM exports private-CA certificates
+// only): Portico's own CA, not an ACME directory.
+type ExportableIssuer interface {
+	AllowsExport() bool
+}
+
+// FailureOther is ACM's catch-all FailureReason.
+const FailureOther = "OTHER"
+
+// IssueFailure is a refusal to issue that retrying will not change (the
+// CA rejected the names, or answered with something unusable): the request
+// becomes FAILED with Reason. Any other issuer error is taken as transient
+// and retried on the next pass until the validation time-out.
+type IssueFailure struct {
+	// Reason is an ACM FailureReason; "" means OTHER.
+	Reason string
+	Err    error
+}
+
+func (e *IssueFailure) Error() string { return e.Err.Error() }
+func (e *IssueFailure) Unwrap() error { return e.Err }
+
+// failureReason returns the ACM FailureReason of err and whether err is a
+// permanent IssueFailure.
+func failureReason(err error) (string, bool) {
+	var f *IssueFailure
+	if !errors.As(err, &f) {
+		return FailureOther, false
+	}
+	if f.Reason == "" {
+		return FailureOther, true
+	}
+	return f.Reason, true
+}
+
 // DefaultValidity is how long the certificates of CAIssuer last when it is
 // given no validity: ACM's public certificates last 198 days since 2026.
 const DefaultValidity = 198 * 24 * time.Hour
@@ -51,7 +88,12 @@ type CAIssuer struct {
 	Options []pki.IssueOption
 }
 
-// Issue implements Issuer.
+// AllowsExport implements ExportableIssuer: Portico's own CA plays ACM's
+// private CA, whose certificates ACM exports.
+func (CAIssuer) AllowsExport() bool { return true }
+
+// Issue implements Issuer. The built-in CA's refusals are permanent: the
+// same names would be refused again.
 func (c CAIssuer) Issue(_ context.Context, key crypto.Signer, names []string) ([]byte, []byte, error) {
 	validity := c.Validity
 	if validity == 0 {
@@ -59,7 +101,7 @@ func (c CAIssuer) Issue(_ context.Context, key crypto.Signer, names []string) ([
 	}
 	der, err := c.CA.IssueServer(key.Public(), names, nil, validity, c.Options...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &IssueFailure{Reason: FailureOther, Err: err}
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), c.CA.PEM(), nil
 }
@@ -131,13 +173,14 @@ type pending struct {
 	renewalRequested       bool
 	renewalStatus          string
 	renewalMissing         []string
+	exported               bool
 }
 
 // Tick makes one pass over the requested certificates. Lookups and
 // issuance happen outside store transactions.
 func (v *Validator) Tick(ctx context.Context) error {
 	rows, err := v.Service.st.DB().QueryContext(ctx, `SELECT arn, lifecycle, key_algorithm, names, validated, created_at, not_after,
-		renewal_requested, renewal_status, renewal_missing FROM acm_certificate WHERE type=? AND lifecycle IN (?, ?) ORDER BY id`,
+		renewal_requested, renewal_status, renewal_missing, exported FROM acm_certificate WHERE type=? AND lifecycle IN (?, ?) ORDER BY id`,
 		TypeAmazonIssued, StatusPendingValidation, StatusIssued)
 	if err != nil {
 		return fmt.Errorf("certificate: validation pass: %w", err)
@@ -150,7 +193,7 @@ func (v *Validator) Tick(ctx context.Context) error {
 			created, notAfter         int64
 		)
 		if err := rows.Scan(&p.arn, &p.lifecycle, &p.keyAlg, &names, &validated, &created, &notAfter,
-			&p.renewalRequested, &p.renewalStatus, &missing); err != nil {
+			&p.renewalRequested, &p.renewalStatus, &missing, &p.exported); err != nil {
 			rows.Close()
 			return fmt.Errorf("certificate: validation pass: %w", err)
 		}
@@ -244,12 +287,22 @@ func (v *Validator) validate(ctx context.Context, p pending) error {
 	}
 	b, err := v.issue(ctx, p)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.arn, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		reason, permanent := failureReason(err)
+		if !permanent && now.Before(p.createdAt.Add(timeout)) {
+			return fmt.Errorf("%s: %w", p.arn, err) // transient: the next pass retries
+		}
+		// ACM's FAILED is terminal: the operator sees why and requests again.
+		v.logger().Warn("certificate issuance failed", "arn", p.arn, "names", p.names, "reason", reason, "err", err)
+		return v.update(ctx, `UPDATE acm_certificate SET lifecycle=?, failure_reason=?, validated=? WHERE arn=? AND lifecycle=?`,
+			StatusFailed, reason, jsonList(seen), p.arn, StatusPendingValidation)
 	}
 	if err := v.update(ctx, `UPDATE acm_certificate SET lifecycle=?, validated=?, certificate_pem=?, chain_pem=?, private_key_pem=?,
-		not_before=?, not_after=?, issued_at=? WHERE arn=? AND lifecycle=?`,
+		not_before=?, not_after=?, issued_at=?, exportable=? WHERE arn=? AND lifecycle=?`,
 		StatusIssued, jsonList(seen), b.certPEM, b.chainPEM, b.keyPEM, b.leaf.NotBefore.Unix(), b.leaf.NotAfter.Unix(),
-		now.UnixMilli(), p.arn, StatusPendingValidation); err != nil {
+		now.UnixMilli(), v.exportable(), p.arn, StatusPendingValidation); err != nil {
 		return err
 	}
 	v.logger().Info("certificate issued", "arn", p.arn, "names", p.names, "not_after", b.leaf.NotAfter)
@@ -262,6 +315,9 @@ func (v *Validator) maybeRenew(ctx context.Context, p pending) error {
 		return nil // expired: ineligible
 	}
 	if !p.renewalRequested {
+		if p.renewalStatus == RenewalFailed {
+			return nil // refused for good; RenewCertificate tries again
+		}
 		before := v.RenewBefore
 		if before <= 0 {
 			before = 60 * 24 * time.Hour
@@ -273,8 +329,8 @@ func (v *Validator) maybeRenew(ctx context.Context, p pending) error {
 		if err != nil {
 			return err
 		}
-		if len(users) == 0 {
-			return nil // unused: ineligible for managed renewal
+		if len(users) == 0 && !p.exported {
+			return nil // unused and never exported: ineligible for managed renewal
 		}
 	}
 	seen, err := v.visible(ctx, p.names, nil)
@@ -298,11 +354,20 @@ func (v *Validator) maybeRenew(ctx context.Context, p pending) error {
 	}
 	b, err := v.issue(ctx, p)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.arn, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if _, permanent := failureReason(err); !permanent {
+			return fmt.Errorf("%s: %w", p.arn, err) // transient: the next pass retries
+		}
+		// The certificate keeps serving until it expires; RenewalSummary says why.
+		v.logger().Warn("certificate renewal failed", "arn", p.arn, "names", p.names, "err", err)
+		return v.update(ctx, `UPDATE acm_certificate SET renewal_requested=0, renewal_status=?, renewal_updated_at=? WHERE arn=? AND lifecycle=?`,
+			RenewalFailed, now.UnixMilli(), p.arn, StatusIssued)
 	}
 	if err := v.update(ctx, `UPDATE acm_certificate SET certificate_pem=?, chain_pem=?, private_key_pem=?, not_before=?, not_after=?,
-		issued_at=?, renewal_requested=0, renewal_status=?, renewal_missing='[]', renewal_updated_at=? WHERE arn=? AND lifecycle=?`,
-		b.certPEM, b.chainPEM, b.keyPEM, b.leaf.NotBefore.Unix(), b.leaf.NotAfter.Unix(), now.UnixMilli(),
+		issued_at=?, exportable=?, renewal_requested=0, renewal_status=?, renewal_missing='[]', renewal_updated_at=? WHERE arn=? AND lifecycle=?`,
+		b.certPEM, b.chainPEM, b.keyPEM, b.leaf.NotBefore.Unix(), b.leaf.NotAfter.Unix(), now.UnixMilli(), v.exportable(),
 		RenewalSuccess, now.UnixMilli(), p.arn, StatusIssued); err != nil {
 		return err
 	}
@@ -315,12 +380,19 @@ type issued struct {
 	leaf                      *x509.Certificate
 }
 
+// exportable reports whether the Issuer's certificates may be exported.
+func (v *Validator) exportable() bool {
+	e, ok := v.Issuer.(ExportableIssuer)
+	return ok && e.AllowsExport()
+}
+
 // issue generates a key of the requested algorithm and has the Issuer
-// certify it. It runs outside any store transaction.
+// certify it. It runs outside any store transaction. An issuer that
+// answers with something unusable would do so again: that is permanent.
 func (v *Validator) issue(ctx context.Context, p pending) (*issued, error) {
 	key, err := generateKey(p.keyAlg)
 	if err != nil {
-		return nil, err
+		return nil, &IssueFailure{Err: err}
 	}
 	certPEM, chainPEM, err := v.Issuer.Issue(ctx, key, p.names)
 	if err != nil {
@@ -328,14 +400,14 @@ func (v *Validator) issue(ctx context.Context, p pending) (*issued, error) {
 	}
 	certs, err := parseCertificates(certPEM, "issued certificate")
 	if err != nil || len(certs) != 1 {
-		return nil, fmt.Errorf("issuer returned an unusable certificate: %v", err)
+		return nil, &IssueFailure{Err: fmt.Errorf("issuer returned an unusable certificate: %v", err)}
 	}
 	if !publicKeyEqual(certs[0].PublicKey, key.Public()) {
-		return nil, fmt.Errorf("issuer returned a certificate for another key")
+		return nil, &IssueFailure{Err: fmt.Errorf("issuer returned a certificate for another key")}
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("encode key: %w", err)
+		return nil, &IssueFailure{Err: fmt.Errorf("encode key: %w", err)}
 	}
 	return &issued{
 		certPEM:  string(certPEM),

@@ -197,6 +197,7 @@ type certificateDetail struct {
 	IssuedAt                *epoch             `json:"IssuedAt,omitempty"`
 	ImportedAt              *epoch             `json:"ImportedAt,omitempty"`
 	Status                  string             `json:"Status"`
+	FailureReason           string             `json:"FailureReason,omitempty"`
 	NotBefore               *epoch             `json:"NotBefore,omitempty"`
 	NotAfter                *epoch             `json:"NotAfter,omitempty"`
 	KeyAlgorithm            string             `json:"KeyAlgorithm,omitempty"`
@@ -266,6 +267,7 @@ func (h *handler) describeCertificate(ctx context.Context, r *http.Request) (any
 		IssuedAt:                timestamp(d.IssuedAt),
 		ImportedAt:              timestamp(d.ImportedAt),
 		Status:                  d.Status,
+		FailureReason:           d.FailureReason,
 		NotBefore:               timestamp(d.NotBefore),
 		NotAfter:                timestamp(d.NotAfter),
 		KeyAlgorithm:            wireKeyAlgorithm(d.KeyAlgorithm),
