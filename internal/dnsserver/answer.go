@@ -101,7 +101,7 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 	name := qname
 	seen := map[string]bool{qname: true}
 	for hop := 0; ; hop++ {
-		out, rrs := z.lookup(name, qtype)
+		out, rrs := z.lookup(name, qtype, s.rand)
 		switch out {
 		case outAnswer:
 			resp.Answer = append(resp.Answer, rrs...)
@@ -118,7 +118,7 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 				resp.Authoritative = false
 			}
 			resp.Ns = append(resp.Ns, rrs...)
-			resp.Extra = append(resp.Extra, z.glue(rrs)...)
+			resp.Extra = append(resp.Extra, z.glue(rrs, s.rand)...)
 			return
 		}
 		// A CNAME: answer it, then what its target holds if that is ours too,
@@ -137,7 +137,7 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 }
 
 // lookup finds name (canonical, inside z) and says what answers qtype there.
-func (z *zoneIndex) lookup(name string, qtype uint16) (outcome, []dns.RR) {
+func (z *zoneIndex) lookup(name string, qtype uint16, rnd RandN) (outcome, []dns.RR) {
 	// Walk down from the origin towards name: stop at a delegation, or where
 	// the tree ends (the closest encloser) for NXDOMAIN or a wildcard.
 	offsets := dns.Split(name)
@@ -147,10 +147,10 @@ func (z *zoneIndex) lookup(name string, qtype uint16) (outcome, []dns.RR) {
 		suffix := name[offsets[i]:]
 		nd := z.nodes[suffix]
 		if nd == nil {
-			return z.wildcard(name, encloser, qtype)
+			return z.wildcard(name, encloser, qtype, rnd)
 		}
 		if ns := nd.sets[dns.TypeNS]; ns != nil {
-			return outReferral, ns
+			return outReferral, ns.records(rnd)
 		}
 		encloser = suffix
 	}
@@ -158,12 +158,12 @@ func (z *zoneIndex) lookup(name string, qtype uint16) (outcome, []dns.RR) {
 	if nd == nil {
 		return outNXDomain, nil
 	}
-	return nd.answer(qtype, "")
+	return nd.answer(qtype, "", rnd)
 }
 
 // wildcard answers a name that does not exist from the wildcard at its
 // closest encloser (RFC 4592), or says NXDOMAIN.
-func (z *zoneIndex) wildcard(name, encloser string, qtype uint16) (outcome, []dns.RR) {
+func (z *zoneIndex) wildcard(name, encloser string, qtype uint16, rnd RandN) (outcome, []dns.RR) {
 	source := "*." + encloser
 	if encloser == "." {
 		source = "*."
@@ -172,17 +172,17 @@ func (z *zoneIndex) wildcard(name, encloser string, qtype uint16) (outcome, []dn
 	if nd == nil {
 		return outNXDomain, nil
 	}
-	return nd.answer(qtype, name)
+	return nd.answer(qtype, name, rnd)
 }
 
 // answer picks the records of a node for qtype. A non-empty owner means the
 // node is a wildcard and its records are synthesized for that owner.
-func (nd *node) answer(qtype uint16, owner string) (outcome, []dns.RR) {
+func (nd *node) answer(qtype uint16, owner string, rnd RandN) (outcome, []dns.RR) {
 	if len(nd.sets) == 0 {
 		return outNoData, nil
 	}
 	cname := nd.sets[dns.TypeCNAME]
-	var set []dns.RR
+	var set *rrset
 	out := outAnswer
 	switch {
 	case qtype == dns.TypeANY:
@@ -204,12 +204,13 @@ func (nd *node) answer(qtype uint16, owner string) (outcome, []dns.RR) {
 	default:
 		return outNoData, nil
 	}
+	rrs := set.records(rnd)
 	if owner == "" {
 		// Shared with the snapshot: callers only append it to their own slices.
-		return out, set
+		return out, rrs
 	}
-	synth := make([]dns.RR, len(set))
-	for i, rr := range set {
+	synth := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
 		synth[i] = dns.Copy(rr)
 		synth[i].Header().Name = owner
 	}
@@ -218,15 +219,18 @@ func (nd *node) answer(qtype uint16, owner string) (outcome, []dns.RR) {
 
 // glue returns the address records the zone holds for the name servers of a
 // referral.
-func (z *zoneIndex) glue(ns []dns.RR) []dns.RR {
+func (z *zoneIndex) glue(ns []dns.RR, rnd RandN) []dns.RR {
 	var out []dns.RR
 	for _, rr := range ns {
 		nd := z.nodes[lowerASCII(rr.(*dns.NS).Ns)]
 		if nd == nil {
 			continue
 		}
-		out = append(out, nd.sets[dns.TypeA]...)
-		out = append(out, nd.sets[dns.TypeAAAA]...)
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if set := nd.sets[t]; set != nil {
+				out = append(out, set.records(rnd)...)
+			}
+		}
 	}
 	return out
 }

@@ -28,43 +28,47 @@ func (h *healthMap) set(id string, v bool) {
 }
 
 func TestFailoverChoice(t *testing.T) {
-	p := []dns.RR{mustRR(t, "iot.yourcompany.com. 60 IN A 192.0.2.1")}
-	s := []dns.RR{mustRR(t, "iot.yourcompany.com. 60 IN A 192.0.2.2")}
-	h := &healthMap{m: map[string]bool{}}
+	p := &rrset{static: []dns.RR{mustRR(t, "iot.yourcompany.com. 60 IN A 192.0.2.1")}}
+	s := &rrset{static: []dns.RR{mustRR(t, "iot.yourcompany.com. 60 IN A 192.0.2.2")}}
+	primary := func(ok bool) candidate { return candidate{set: p, healthy: ok} }
+	secondary := func(ok bool) candidate { return candidate{set: s, healthy: ok, secondary: true} }
 	cases := []struct {
 		name          string
-		g             FailoverGroup
-		pOK, sOK      bool
+		members       []candidate
 		wantSecondary bool
+		wantHealthy   bool
 	}{
-		{"primary healthy", FailoverGroup{FailoverMember{p, "P"}, FailoverMember{s, "S"}}, true, true, false},
-		{"primary unhealthy", FailoverGroup{FailoverMember{p, "P"}, FailoverMember{s, "S"}}, false, true, true},
-		{"both unhealthy: primary", FailoverGroup{FailoverMember{p, "P"}, FailoverMember{s, "S"}}, false, false, false},
-		{"secondary without check", FailoverGroup{FailoverMember{p, "P"}, FailoverMember{s, ""}}, false, false, true},
-		{"primary without check never fails over", FailoverGroup{FailoverMember{p, ""}, FailoverMember{s, "S"}}, false, true, false},
-		{"secondary alone, unhealthy", FailoverGroup{Secondary: FailoverMember{s, "S"}}, false, false, true},
-		{"primary alone, unhealthy", FailoverGroup{Primary: FailoverMember{p, "P"}}, false, false, false},
+		{"primary healthy", []candidate{primary(true), secondary(true)}, false, true},
+		{"primary unhealthy", []candidate{primary(false), secondary(true)}, true, true},
+		{"both unhealthy: primary", []candidate{primary(false), secondary(false)}, false, false},
+		{"secondary alone, unhealthy", []candidate{secondary(false)}, true, false},
+		{"primary alone, unhealthy", []candidate{primary(false)}, false, false},
+		{"primary is a dangling alias", []candidate{{healthy: true}, secondary(false)}, true, false},
 	}
 	for _, tc := range cases {
-		h.set("P", tc.pOK)
-		h.set("S", tc.sOK)
-		got := tc.g.choose(h)
+		got := choose(PolicyFailover, tc.members)
 		want := p
 		if tc.wantSecondary {
 			want = s
 		}
-		if len(got) != 1 || got[0] != want[0] {
-			t.Errorf("%s: got %v", tc.name, got)
+		if got.set != want || got.healthy != tc.wantHealthy {
+			t.Errorf("%s: got %v healthy=%v", tc.name, got.set, got.healthy)
 		}
 	}
 }
 
+// failoverGroup is the zone data of a PRIMARY/SECONDARY pair.
+func failoverGroup(name string, primary, secondary Member) RecordGroup {
+	secondary.Secondary = true
+	return RecordGroup{Name: name, Type: dns.TypeA, Policy: PolicyFailover, Members: []Member{primary, secondary}}
+}
+
 func TestFailoverAnswersFollowHealth(t *testing.T) {
 	zones := testZones(t)
-	zones[0].Failover = []FailoverGroup{{
-		Primary:   FailoverMember{Records: []dns.RR{mustRR(t, "fo.yourcompany.com. 60 IN A 192.0.2.1")}, HealthCheck: "hc-p"},
-		Secondary: FailoverMember{Records: []dns.RR{mustRR(t, "fo.yourcompany.com. 60 IN A 192.0.2.2")}},
-	}}
+	zones[0].Groups = []RecordGroup{failoverGroup("fo.yourcompany.com.",
+		Member{ID: "p", Records: []dns.RR{mustRR(t, "fo.yourcompany.com. 60 IN A 192.0.2.1")}, HealthCheck: "hc-p"},
+		Member{ID: "s", Records: []dns.RR{mustRR(t, "fo.yourcompany.com. 60 IN A 192.0.2.2")}},
+	)}
 	src := &mutableSource{}
 	src.set(zones, 1)
 	h := &healthMap{m: map[string]bool{}}

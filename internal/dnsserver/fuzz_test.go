@@ -11,7 +11,7 @@ import (
 // be a well-formed reply that fits the size limit.
 func FuzzQuery(f *testing.F) {
 	srv := New(Config{})
-	srv.snap.Store(buildSnapshot(testZones(f), 1, nil, srv.logger))
+	srv.snap.Store(buildSnapshot(testZones(f), 1, nil, srv.cfg.Rand, srv.logger))
 	seed := func(name string, qtype uint16, edns int) {
 		m := new(dns.Msg)
 		m.SetQuestion(name, qtype)

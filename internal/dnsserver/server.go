@@ -8,6 +8,12 @@
 // host's address), expand wildcards, give NXDOMAIN or NODATA with the zone's
 // SOA, refer below delegations, refuse names outside every zone, answer ANY
 // minimally (RFC 8482), honour EDNS0 buffer sizes and truncate over UDP.
+//
+// Route 53 routing policies arrive as record groups (routing.go): failover
+// and health filtering are decided when a snapshot is built (on every reload
+// and health change), aliases are resolved to their targets' answers then
+// too, and only weighted and large multivalue groups draw a random number
+// per query.
 package dnsserver
 
 import (
@@ -15,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -35,9 +42,13 @@ type Config struct {
 	Listener   net.Listener
 	// Source supplies the zones.
 	Source Source
-	// Health decides failover groups; nil counts every check healthy. Call
-	// HealthChanged when it changes.
+	// Health decides the answers of record groups (failover, weighted,
+	// multivalue, aliases evaluating target health); nil counts every
+	// check healthy. Call HealthChanged when it changes.
 	Health Health
+	// Rand makes the per-query choices of weighted and multivalue groups;
+	// nil means math/rand/v2. Tests pass a seeded source.
+	Rand RandN
 	// Logger receives reload problems; nil discards.
 	Logger *slog.Logger
 	// MaxUDPSize caps UDP answers whatever EDNS0 buffer the client
@@ -74,6 +85,9 @@ func New(cfg Config) *Server {
 		s.maxUDP = defaultUDPSize
 	}
 	s.maxUDP = max(minUDPSize, min(s.maxUDP, dns.MaxMsgSize))
+	if s.cfg.Rand == nil {
+		s.cfg.Rand = rand.Uint32N
+	}
 	return s
 }
 
@@ -103,11 +117,11 @@ func (s *Server) Reload(ctx context.Context) error {
 		return nil
 	}
 	s.zones, s.generation, s.loaded = zones, gen, true
-	s.snap.Store(buildSnapshot(zones, gen, s.cfg.Health, s.logger))
+	s.snap.Store(buildSnapshot(zones, gen, s.cfg.Health, s.cfg.Rand, s.logger))
 	return nil
 }
 
-// HealthChanged recomputes the answers of failover groups from the zones
+// HealthChanged recomputes the answers of record groups from the zones
 // last loaded and Config.Health, without asking the Source: wire it to the
 // health checker's change callback. Before the first load it does nothing.
 func (s *Server) HealthChanged() {
@@ -116,7 +130,7 @@ func (s *Server) HealthChanged() {
 	if !s.loaded {
 		return
 	}
-	s.snap.Store(buildSnapshot(s.zones, s.generation, s.cfg.Health, s.logger))
+	s.snap.Store(buildSnapshot(s.zones, s.generation, s.cfg.Health, s.cfg.Rand, s.logger))
 }
 
 // Listen binds the UDP and TCP sockets (Run calls it if needed). Call it

@@ -426,7 +426,7 @@ func TestBadZoneData(t *testing.T) {
 		),
 		StaticZone("good.example", []string{"ns.other.example"}, 1, mustRR(t, "a.good.example. 60 IN A 198.51.100.1")),
 	}
-	snap := buildSnapshot(zones, 1, nil, New(Config{}).logger)
+	snap := buildSnapshot(zones, 1, nil, nil, New(Config{}).logger)
 	if _, ok := snap.zones["nosoa.example."]; ok {
 		t.Error("a zone without SOA is served")
 	}
@@ -439,7 +439,7 @@ func TestBadZoneData(t *testing.T) {
 			t.Errorf("bad record %s kept", name)
 		}
 	}
-	set := good.nodes["a.good.example."].sets[dns.TypeA]
+	set := good.nodes["a.good.example."].sets[dns.TypeA].static
 	if len(set) != 2 || set[0].Header().Ttl != 30 || set[1].Header().Ttl != 30 {
 		t.Errorf("a.good.example. = %v; want the first zone's two records with one TTL", set)
 	}

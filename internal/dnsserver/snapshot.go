@@ -13,6 +13,9 @@ import (
 type snapshot struct {
 	generation uint64
 	zones      map[string]*zoneIndex // by canonical origin
+	// rand makes the per-query choices of weighted and large multivalue
+	// groups.
+	rand RandN
 }
 
 // zoneIndex is one zone, indexed by canonical owner name.
@@ -28,7 +31,7 @@ type zoneIndex struct {
 // node is one owner name. Empty non-terminals (names that exist only because
 // names below them do) have no record sets.
 type node struct {
-	sets map[uint16][]dns.RR
+	sets map[uint16]*rrset
 }
 
 // canonicalName returns name fully qualified, ASCII letters in lower case and
@@ -76,10 +79,12 @@ func lowerASCII(s string) string {
 // buildSnapshot indexes zones. A zone that cannot be served (no SOA, bad
 // origin) is left out and logged; a record that cannot be packed or lies
 // outside its zone is dropped and logged. One bad record never takes the
-// other zones down.
-func buildSnapshot(zones []Zone, generation uint64, health Health, logger *slog.Logger) *snapshot {
-	snap := &snapshot{generation: generation, zones: make(map[string]*zoneIndex, len(zones))}
+// other zones down. Record groups are resolved after every zone's records
+// are indexed, since an alias may point into another zone.
+func buildSnapshot(zones []Zone, generation uint64, health Health, rnd RandN, logger *slog.Logger) *snapshot {
+	snap := &snapshot{generation: generation, zones: make(map[string]*zoneIndex, len(zones)), rand: rnd}
 	buf := make([]byte, dns.MaxMsgSize)
+	var served []Zone
 	for _, z := range zones {
 		origin, err := canonicalName(z.Origin)
 		if err != nil {
@@ -90,25 +95,21 @@ func buildSnapshot(zones []Zone, generation uint64, health Health, logger *slog.
 			logger.Warn("dns zone not served: another zone with this origin is served", "origin", origin)
 			continue
 		}
-		records := z.Records
-		if len(z.Failover) > 0 {
-			records = append([]dns.RR(nil), z.Records...)
-			for _, g := range z.Failover {
-				records = append(records, g.choose(health)...)
-			}
-		}
-		zi, err := indexZone(origin, records, buf, logger)
+		zi, err := indexZone(origin, z.Records, buf, logger)
 		if err != nil {
 			logger.Error("dns zone not served", "origin", origin, "err", err)
 			continue
 		}
 		snap.zones[origin] = zi
+		served = append(served, z)
 	}
+	resolveGroups(snap, served, health, buf, logger)
 	return snap
 }
 
 func indexZone(origin string, records []dns.RR, buf []byte, logger *slog.Logger) (*zoneIndex, error) {
 	zi := &zoneIndex{origin: origin, labels: dns.CountLabel(origin), nodes: map[string]*node{}}
+	static := map[*node]map[uint16][]dns.RR{}
 	for _, rr := range records {
 		clean, err := normalizeRR(rr, buf)
 		if err != nil {
@@ -134,53 +135,58 @@ func indexZone(origin string, records []dns.RR, buf []byte, logger *slog.Logger)
 			soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 			zi.negative = soa
 		}
-		nd := zi.nodes[owner]
-		if nd == nil {
-			nd = &node{}
-			zi.nodes[owner] = nd
-		}
-		if nd.sets == nil {
-			nd.sets = map[uint16][]dns.RR{}
+		nd := zi.node(owner)
+		sets := static[nd]
+		if sets == nil {
+			sets = map[uint16][]dns.RR{}
+			static[nd] = sets
 		}
 		duplicate := false
-		for _, have := range nd.sets[typ] {
+		for _, have := range sets[typ] {
 			if dns.IsDuplicate(have, clean) {
 				duplicate = true
 				break
 			}
 		}
 		if !duplicate {
-			nd.sets[typ] = append(nd.sets[typ], clean)
-		}
-		// Every name between the owner and the origin exists (as an empty
-		// non-terminal if nothing else): queries for it get NODATA, not NXDOMAIN.
-		for name := owner; name != origin; {
-			off, end := dns.NextLabel(name, 0)
-			if end {
-				break
-			}
-			name = name[off:]
-			if zi.nodes[name] == nil {
-				zi.nodes[name] = &node{}
-			}
+			sets[typ] = append(sets[typ], clean)
 		}
 	}
 	if zi.negative == nil {
 		return nil, fmt.Errorf("zone %s has no SOA record", origin)
 	}
-	// RFC 2181 section 5.2: the TTLs of one record set should agree; keep the lowest.
-	for _, nd := range zi.nodes {
-		for _, set := range nd.sets {
-			low := set[0].Header().Ttl
-			for _, rr := range set[1:] {
-				low = min(low, rr.Header().Ttl)
-			}
-			for _, rr := range set {
-				rr.Header().Ttl = low
-			}
+	for nd, sets := range static {
+		for typ, rrs := range sets {
+			nd.sets[typ] = staticSet(rrs)
 		}
 	}
 	return zi, nil
+}
+
+// node returns the node of a canonical owner inside the zone, creating it
+// and every name between it and the origin: those exist as empty
+// non-terminals if nothing else, so queries for them get NODATA, not
+// NXDOMAIN.
+func (zi *zoneIndex) node(owner string) *node {
+	nd := zi.nodes[owner]
+	if nd == nil {
+		nd = &node{}
+		zi.nodes[owner] = nd
+	}
+	if nd.sets == nil {
+		nd.sets = map[uint16]*rrset{}
+	}
+	for name := owner; name != zi.origin; {
+		off, end := dns.NextLabel(name, 0)
+		if end {
+			break
+		}
+		name = name[off:]
+		if zi.nodes[name] == nil {
+			zi.nodes[name] = &node{}
+		}
+	}
+	return nd
 }
 
 // normalizeRR returns a private copy of rr with a canonical owner name, class

@@ -15,23 +15,10 @@ type Zone struct {
 	// outside Origin are ignored. Record headers need Rrtype set (dns.NewRR
 	// and the dns.RR constructors of StaticZone's callers do).
 	Records []dns.RR
-	// Failover are failover groups: the server answers each group's name
-	// and type with one member's records, chosen by health when the
-	// snapshot is built (never per query).
-	Failover []FailoverGroup
-}
-
-// FailoverGroup is a PRIMARY/SECONDARY pair of record sets of one name and
-// type (Route 53 failover routing). Either member may be empty.
-type FailoverGroup struct {
-	Primary, Secondary FailoverMember
-}
-
-// FailoverMember is one side of a failover group.
-type FailoverMember struct {
-	Records []dns.RR
-	// HealthCheck is the health check's id; empty means always healthy.
-	HealthCheck string
+	// Groups are record sets chosen by a routing policy and health
+	// (failover, weighted, multivalue) and aliases. A group replaces any
+	// record of its name and type in Records.
+	Groups []RecordGroup
 }
 
 // Health tells the server whether a health check is healthy. It must be
@@ -46,25 +33,6 @@ type HealthFunc func(id string) bool
 
 // Healthy calls f.
 func (f HealthFunc) Healthy(id string) bool { return f(id) }
-
-// choose returns the records a failover group answers with (reference
-// C.8): the PRIMARY while it is healthy, else a healthy SECONDARY, and the
-// PRIMARY again when both are unhealthy (last resort).
-func (g FailoverGroup) choose(h Health) []dns.RR {
-	healthy := func(m FailoverMember) bool {
-		return m.HealthCheck == "" || h == nil || h.Healthy(m.HealthCheck)
-	}
-	p, s := g.Primary, g.Secondary
-	switch {
-	case len(p.Records) > 0 && healthy(p):
-		return p.Records
-	case len(s.Records) > 0 && healthy(s):
-		return s.Records
-	case len(p.Records) > 0:
-		return p.Records
-	}
-	return s.Records
-}
 
 // Source supplies the zones to serve. The server calls it when it reloads,
 // never while answering a query.

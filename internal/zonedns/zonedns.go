@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/miekg/dns"
+
 	"github.com/portico-iot/portico/internal/dnsserver"
 	"github.com/portico-iot/portico/internal/zone"
 )
@@ -21,21 +23,19 @@ func Zones(data *zone.Data) ([]dnsserver.Zone, error) {
 		}
 		dz := dnsserver.Zone{Origin: z.Origin, Records: rrs}
 		for _, g := range z.FailoverGroups() {
-			var fg dnsserver.FailoverGroup
-			for _, m := range []struct {
-				rs  *zone.RecordSet
-				dst *dnsserver.FailoverMember
-			}{{g.Primary, &fg.Primary}, {g.Secondary, &fg.Secondary}} {
-				if m.rs == nil {
+			rg := dnsserver.RecordGroup{Name: g.Name, Type: dns.StringToType[g.Type], Policy: dnsserver.PolicyFailover}
+			for _, rs := range []*zone.RecordSet{g.Primary, g.Secondary} {
+				if rs == nil {
 					continue
 				}
-				rrs, err := m.rs.RRs()
+				rrs, err := rs.RRs()
 				if err != nil {
 					return nil, fmt.Errorf("zone %s: %w", z.ID, err)
 				}
-				*m.dst = dnsserver.FailoverMember{Records: rrs, HealthCheck: m.rs.HealthCheckID}
+				rg.Members = append(rg.Members, dnsserver.Member{ID: rs.SetIdentifier, Records: rrs,
+					HealthCheck: rs.HealthCheckID, Secondary: rs.Failover == zone.FailoverSecondary})
 			}
-			dz.Failover = append(dz.Failover, fg)
+			dz.Groups = append(dz.Groups, rg)
 		}
 		out = append(out, dz)
 	}
