@@ -51,6 +51,9 @@ func New(svc *certificate.Service, logger *slog.Logger) http.Handler {
 		"ListTagsForCertificate":    h.listTags,
 		"RequestCertificate":        h.requestCertificate,
 		"RenewCertificate":          h.renewCertificate,
+		"ExportCertificate":         h.exportCertificate,
+		"GetAccountConfiguration":   h.getAccountConfiguration,
+		"PutAccountConfiguration":   h.putAccountConfiguration,
 	}
 	return h
 }
