@@ -495,8 +495,8 @@ func TestWireShape(t *testing.T) {
 	if status != 200 || len(body) != 0 {
 		t.Errorf("delete = %d %v, want 200 {}", status, body)
 	}
-	status, _, body = rawCall(t, e, http.MethodPost, "CertificateManager.ExportCertificate", `{}`)
-	if status != 400 || body["__type"] != "UnknownOperationException" || !strings.Contains(body["message"].(string), "ExportCertificate") {
+	status, _, body = rawCall(t, e, http.MethodPost, "CertificateManager.ResendValidationEmail", `{}`)
+	if status != 400 || body["__type"] != "UnknownOperationException" || !strings.Contains(body["message"].(string), "ResendValidationEmail") {
 		t.Errorf("unknown target = %d %v", status, body)
 	}
 	status, _, body = rawCall(t, e, http.MethodPost, "Other.DescribeCertificate", `{}`)
