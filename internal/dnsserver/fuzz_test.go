@@ -11,7 +11,16 @@ import (
 // be a well-formed reply that fits the size limit.
 func FuzzQuery(f *testing.F) {
 	srv := New(Config{})
-	srv.snap.Store(buildSnapshot(testZones(f), 1, nil, srv.cfg.Rand, srv.logger))
+	zones := testZones(f)
+	// Routed answers too: per-query weighted choices and an alias.
+	zones[0].Groups = []RecordGroup{
+		{Name: "w.yourcompany.com.", Type: dns.TypeA, Policy: PolicyWeighted, Members: []Member{
+			member(f, "a", "", 1, "w.yourcompany.com. 60 IN A 192.0.2.1"),
+			member(f, "b", "", 2, "w.yourcompany.com. 60 IN A 192.0.2.2"),
+		}},
+		{Name: "*.alias.yourcompany.com.", Type: dns.TypeA, Members: []Member{{Alias: &Alias{Zone: "yourcompany.com.", Name: "w.yourcompany.com."}}}},
+	}
+	srv.snap.Store(buildSnapshot(zones, 1, nil, srv.cfg.Rand, srv.logger))
 	seed := func(name string, qtype uint16, edns int) {
 		m := new(dns.Msg)
 		m.SetQuestion(name, qtype)
@@ -32,6 +41,8 @@ func FuzzQuery(f *testing.F) {
 	seed("loop1.yourcompany.com.", dns.TypeA, 0)
 	seed("nope.portico.internal.", dns.TypeMX, 512)
 	seed("example.org.", dns.TypeA, 0)
+	seed("w.yourcompany.com.", dns.TypeA, 0)
+	seed("x.alias.yourcompany.com.", dns.TypeANY, 0)
 	f.Add([]byte{0x12, 0x34, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff})
 	f.Add([]byte{})
 

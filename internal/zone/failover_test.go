@@ -71,16 +71,16 @@ func TestFailoverRecordSets(t *testing.T) {
 	}
 	_, err = svc.ChangeResourceRecordSets(ctx, z.ID, ChangeBatch{Changes: []Change{
 		failover(ActionCreate, "www.example.com", "p", FailoverPrimary, "", "192.0.2.1")}})
-	assertFault(t, err, "InvalidChangeBatch", "[RRSet with DNS name www.example.com., type A, SetIdentifier p cannot be created as a non-weighted set exists with the same name and type.]")
+	assertFault(t, err, "InvalidChangeBatch", "[RRSet with DNS name www.example.com., type A, SetIdentifier p cannot be created as a non-failover set exists with the same name and type.]")
 
 	data, err := svc.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	zd := data.Zones[0]
-	groups := zd.FailoverGroups()
-	if len(groups) != 1 || groups[0].Primary == nil || groups[0].Secondary == nil || groups[0].Primary.HealthCheckID != "hc-1" ||
-		groups[0].Secondary.Values[0] != "192.0.2.2" {
+	groups := zd.Groups()
+	if len(groups) != 1 || groups[0].Policy != PolicyFailover || len(groups[0].Sets) != 2 || groups[0].Sets[0].HealthCheckID != "hc-1" ||
+		groups[0].Sets[1].Failover != FailoverSecondary || groups[0].Sets[1].Values[0] != "192.0.2.2" {
 		t.Fatalf("groups %+v", groups)
 	}
 	rrs, err := zd.RRs()
@@ -104,7 +104,7 @@ func TestFailoverRecordSets(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	if groups := mustSnapshot(t, svc).Zones[0].FailoverGroups(); len(groups) != 0 {
+	if groups := mustSnapshot(t, svc).Zones[0].Groups(); len(groups) != 0 {
 		t.Fatalf("groups after delete %+v", groups)
 	}
 }

@@ -165,3 +165,14 @@ func (n domainName) equal(o domainName) bool { return len(n) == len(o) && n.with
 
 // isWildcard reports whether the leftmost label is "*".
 func (n domainName) isWildcard() bool { return len(n) > 0 && n[0] == "*" }
+
+// Presentation converts a name in Route 53's printed form (octal escapes,
+// as RecordSet.Name and AliasTarget.DNSName hold them) to DNS master-file
+// syntax, the form github.com/miekg/dns reads.
+func Presentation(route53Name string) (string, error) {
+	n, err := parseName(route53Name)
+	if err != nil {
+		return "", err
+	}
+	return n.presentation(), nil
+}

@@ -3,7 +3,6 @@ package zone
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,12 +37,21 @@ type RecordSet struct {
 	Name   string // lower case, trailing dot, octal escapes (\052 for '*')
 	Type   string
 	TTL    int64
-	Values []string // as the caller wrote them
-	// SetIdentifier, Failover (FailoverPrimary or FailoverSecondary) and
-	// HealthCheckID are set on failover record sets and empty otherwise.
+	Values []string // as the caller wrote them; none for an alias
+	// SetIdentifier names the set among those of its name and type with a
+	// routing policy (Failover, Weight or MultiValueAnswer); empty for
+	// simple sets.
 	SetIdentifier string
-	Failover      string
+	// Failover is FailoverPrimary or FailoverSecondary on failover sets.
+	Failover string
+	// Weight is set on weighted sets (0 to MaxWeight).
+	Weight *int64
+	// MultiValueAnswer marks multivalue answer sets.
+	MultiValueAnswer bool
+	// HealthCheckID is the set's health check, if any.
 	HealthCheckID string
+	// Alias is set on alias record sets, which have no TTL and no Values.
+	Alias *AliasTarget
 }
 
 // Failover roles.
@@ -91,6 +99,11 @@ type RecordSetInput struct {
 	SetIdentifier string
 	Failover      string
 	HealthCheckID string
+	// Weight and MultiValueAnswer are nil when absent.
+	Weight           *int64
+	MultiValueAnswer *bool
+	// Alias is nil unless the change names an AliasTarget.
+	Alias *AliasTarget
 }
 
 // Change is one element of a change batch.
@@ -144,9 +157,12 @@ func checkStructure(batch ChangeBatch) error {
 		if rs.SetIdentifier != "" {
 			setID = rs.SetIdentifier
 		}
-		if rs.TTL == nil || len(rs.Values) == 0 {
-			return invalidInput("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=%s]",
-				c.Action, name, rs.Type, setID)
+		where := fmt.Sprintf("[Action=%s, Name=%s, Type=%s, SetIdentifier=%s]", c.Action, name, rs.Type, setID)
+		switch {
+		case rs.Alias != nil && (rs.TTL != nil || len(rs.Values) > 0):
+			return invalidInput("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found more than one in Change with %s", where)
+		case rs.Alias == nil && (rs.TTL == nil || len(rs.Values) == 0):
+			return invalidInput("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with %s", where)
 		}
 		if len(rs.SetIdentifier) > MaxSetIdentifier {
 			return validationError("Value '%s' at '%s.resourceRecordSet.setIdentifier' failed to satisfy constraint: Member must have length less than or equal to %d", rs.SetIdentifier, member, MaxSetIdentifier)
@@ -159,16 +175,10 @@ func checkStructure(batch ChangeBatch) error {
 		default:
 			return validationError("Value '%s' at '%s.resourceRecordSet.failover' failed to satisfy constraint: Member must satisfy enum value set: [PRIMARY, SECONDARY]", rs.Failover, member)
 		}
-		switch {
-		case rs.Failover != "" && rs.SetIdentifier == "":
-			return invalidInput("Invalid request: Missing field 'SetIdentifier' in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=null]", c.Action, name, rs.Type)
-		case rs.Failover == "" && rs.SetIdentifier != "":
-			return invalidInput("Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found none in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=%s]",
-				c.Action, name, rs.Type, setID)
-		case rs.Failover != "" && (rs.Type == "NS" || rs.Type == "SOA"):
-			return invalidInput("Invalid request: failover record sets cannot have type %s in Change with [Action=%s, Name=%s, Type=%s, SetIdentifier=%s]", rs.Type, c.Action, name, rs.Type, setID)
+		if err := checkRouting(rs, member, where); err != nil {
+			return err
 		}
-		if *rs.TTL < 0 || *rs.TTL > MaxTTL {
+		if rs.TTL != nil && (*rs.TTL < 0 || *rs.TTL > MaxTTL) {
 			return validationError("Value '%d' at '%s.resourceRecordSet.tTL' failed to satisfy constraint: Member must have value between 0 and %d", *rs.TTL, member, MaxTTL)
 		}
 		weight := 1
@@ -216,8 +226,7 @@ func (b *batchState) load(name string) (map[setKey]*rrsetState, error) {
 	if b.loaded[name] {
 		return b.sets[name], nil
 	}
-	rows, err := b.tx.QueryContext(b.ctx, `SELECT type, set_identifier, ttl, record_values, failover, health_check_id
-		FROM zone_record_sets WHERE zone_id=? AND name=?`, b.zoneID, name)
+	rows, err := b.tx.QueryContext(b.ctx, `SELECT `+recordColumns+` FROM zone_record_sets WHERE zone_id=? AND name=?`, b.zoneID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -225,13 +234,9 @@ func (b *batchState) load(name string) (map[setKey]*rrsetState, error) {
 	sets := map[setKey]*rrsetState{}
 	orig := map[setKey]bool{}
 	for rows.Next() {
-		rs := RecordSet{Name: name}
-		var values string
-		if err := rows.Scan(&rs.Type, &rs.SetIdentifier, &rs.TTL, &values, &rs.Failover, &rs.HealthCheckID); err != nil {
+		rs, err := scanRecordSet(rows)
+		if err != nil {
 			return nil, err
-		}
-		if err := json.Unmarshal([]byte(values), &rs.Values); err != nil {
-			return nil, fmt.Errorf("zone: values of %s %s: %w", name, rs.Type, err)
 		}
 		rrs, err := rs.RRs()
 		if err != nil {
@@ -248,6 +253,14 @@ func (b *batchState) load(name string) (map[setKey]*rrsetState, error) {
 	b.sets[name] = sets
 	b.original[name] = orig
 	return sets, nil
+}
+
+// sameWeight reports whether two optional weights are equal.
+func sameWeight(a, b *int64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // sameRecords reports whether a and b hold the same records, in any order.
@@ -338,9 +351,13 @@ func (b *batchState) apply(c Change) ([]string, error) {
 	}
 	var problems []string
 	apex := owner.equal(b.zoneName)
+	var ttlValue int64 // an alias has none
+	if in.TTL != nil {
+		ttlValue = *in.TTL
+	}
 	rrs := make([]dns.RR, 0, len(in.Values))
 	for _, v := range in.Values {
-		rr, err := buildRR(owner, in.Type, uint32(*in.TTL), v)
+		rr, err := buildRR(owner, in.Type, uint32(ttlValue), v)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -373,6 +390,20 @@ func (b *batchState) apply(c Change) ([]string, error) {
 	if len(problems) > 0 {
 		return problems, nil
 	}
+	var alias *AliasTarget
+	if in.Alias != nil {
+		if c.Action != ActionDelete {
+			p, err := b.checkAlias(in, owner)
+			if err != nil || len(p) > 0 {
+				return p, err
+			}
+		}
+		if alias, err = in.Alias.normalize(); err != nil {
+			return []string{fmt.Sprintf("Tried to delete resource record set %s but the values provided do not match the current values",
+				identity(name, in.Type, in.SetIdentifier))}, nil
+		}
+	}
+	multivalue := in.MultiValueAnswer != nil && *in.MultiValueAnswer
 
 	sets, err := b.load(name)
 	if err != nil {
@@ -386,8 +417,10 @@ func (b *batchState) apply(c Change) ([]string, error) {
 		switch {
 		case current == nil:
 			return []string{"Tried to delete resource record set " + id + " but it was not found"}, nil
-		case current.set.TTL != *in.TTL || !sameRecords(current.rrs, rrs) ||
-			current.set.Failover != in.Failover || current.set.HealthCheckID != in.HealthCheckID:
+		case current.set.TTL != ttlValue || !sameRecords(current.rrs, rrs) ||
+			current.set.Failover != in.Failover || current.set.HealthCheckID != in.HealthCheckID ||
+			!sameWeight(current.set.Weight, in.Weight) || current.set.MultiValueAnswer != multivalue ||
+			!current.set.Alias.equal(alias):
 			return []string{"Tried to delete resource record set " + id + " but the values provided do not match the current values"}, nil
 		case apex && in.Type == "NS":
 			return []string{"A HostedZone must contain at least one NS record for the zone itself."}, nil
@@ -401,9 +434,16 @@ func (b *batchState) apply(c Change) ([]string, error) {
 			return []string{"Tried to create resource record set " + id + " but it already exists"}, nil
 		}
 	}
+	policy, weighted := in.policy(), 0
+	if policy == PolicyWeighted {
+		weighted = 1
+	}
 	for k, other := range sets {
 		if k == key {
 			continue
+		}
+		if k.typ == in.Type && other.set.Policy() == PolicyWeighted {
+			weighted++
 		}
 		switch {
 		case in.Type == "CNAME" && k.typ != "CNAME":
@@ -412,17 +452,24 @@ func (b *batchState) apply(c Change) ([]string, error) {
 			// The two spaces before CNAME are Route 53's own wording.
 			return []string{fmt.Sprintf("RRSet of type %s with DNS name %s is not permitted because a conflicting RRSet of type  CNAME with the same DNS name already exists in zone %s", in.Type, name, zone)}, nil
 		case k.typ != in.Type:
-		case in.SetIdentifier != "" && k.id == "":
-			return []string{fmt.Sprintf("RRSet with DNS name %s, type %s, SetIdentifier %s cannot be created as a non-weighted set exists with the same name and type.", name, in.Type, in.SetIdentifier)}, nil
-		case in.SetIdentifier == "" && k.id != "":
-			return []string{fmt.Sprintf("RRSet with DNS name %s, type %s cannot be created as other RRSets exist with the same name and type.", name, in.Type)}, nil
+		case policyConflict(name, in.Type, in.SetIdentifier, policy, other.set.Policy()) != "":
+			return []string{policyConflict(name, in.Type, in.SetIdentifier, policy, other.set.Policy())}, nil
 		case in.Failover != "" && other.set.Failover == in.Failover:
 			return []string{fmt.Sprintf("Tried to create resource record set %s but a %s failover record set with the same name and type already exists (set-identifier='%s')", id, in.Failover, k.id)}, nil
 		}
 	}
+	if weighted > MaxWeightedSets {
+		return []string{fmt.Sprintf("Tried to create resource record set %s but a name and type can have at most %d weighted record sets", id, MaxWeightedSets)}, nil
+	}
 	values := append([]string(nil), in.Values...)
-	sets[key] = &rrsetState{set: RecordSet{Name: name, Type: in.Type, TTL: *in.TTL, Values: values,
-		SetIdentifier: in.SetIdentifier, Failover: in.Failover, HealthCheckID: in.HealthCheckID}, rrs: rrs}
+	var weight *int64
+	if in.Weight != nil {
+		w := *in.Weight
+		weight = &w
+	}
+	sets[key] = &rrsetState{set: RecordSet{Name: name, Type: in.Type, TTL: ttlValue, Values: values,
+		SetIdentifier: in.SetIdentifier, Failover: in.Failover, HealthCheckID: in.HealthCheckID,
+		Weight: weight, MultiValueAnswer: multivalue, Alias: alias}, rrs: rrs}
 	return nil, nil
 }
 
@@ -448,19 +495,6 @@ func (b *batchState) write() error {
 		}
 	}
 	return nil
-}
-
-func putRecordSet(ctx context.Context, tx *sql.Tx, zoneID string, owner domainName, rs RecordSet) error {
-	values, err := json.Marshal(rs.Values)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO zone_record_sets (zone_id, name, sort_key, type, set_identifier, ttl, record_values, failover, health_check_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (zone_id, name, type, set_identifier) DO UPDATE SET ttl=excluded.ttl, record_values=excluded.record_values,
-			failover=excluded.failover, health_check_id=excluded.health_check_id`,
-		zoneID, owner.String(), owner.sortKey(), rs.Type, rs.SetIdentifier, rs.TTL, string(values), rs.Failover, rs.HealthCheckID)
-	return err
 }
 
 // ListRecordSetsInput positions a ListResourceRecordSets page.
@@ -521,7 +555,7 @@ func (s *Service) ListResourceRecordSets(ctx context.Context, zoneID string, in 
 	if err != nil {
 		return nil, fmt.Errorf("zone: list record sets: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT name, type, ttl, record_values, set_identifier, failover, health_check_id FROM zone_record_sets
+	rows, err := tx.QueryContext(ctx, `SELECT `+recordColumns+` FROM zone_record_sets
 		WHERE zone_id=? AND (sort_key > ? OR (sort_key = ? AND (type > ? OR (type = ? AND set_identifier >= ?))))
 		ORDER BY sort_key, type, set_identifier LIMIT ?`, zoneID, startKey, startKey, startType, startType, in.StartIdentifier, limit+1)
 	if err != nil {
@@ -530,20 +564,14 @@ func (s *Service) ListResourceRecordSets(ctx context.Context, zoneID string, in 
 	defer rows.Close()
 	page := &RecordSetPage{RecordSets: []RecordSet{}}
 	for rows.Next() {
-		var (
-			rs     RecordSet
-			values string
-		)
-		if err := rows.Scan(&rs.Name, &rs.Type, &rs.TTL, &values, &rs.SetIdentifier, &rs.Failover, &rs.HealthCheckID); err != nil {
+		rs, err := scanRecordSet(rows)
+		if err != nil {
 			return nil, fmt.Errorf("zone: list record sets: %w", err)
 		}
 		if len(page.RecordSets) == limit {
 			page.IsTruncated = true
 			page.NextName, page.NextType, page.NextIdentifier = rs.Name, rs.Type, rs.SetIdentifier
 			break
-		}
-		if err := json.Unmarshal([]byte(values), &rs.Values); err != nil {
-			return nil, fmt.Errorf("zone: values of %s %s: %w", rs.Name, rs.Type, err)
 		}
 		page.RecordSets = append(page.RecordSets, rs)
 	}

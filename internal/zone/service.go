@@ -69,6 +69,13 @@ var migrations = []string{
 	// Failover routing: the role and the health check of a record set.
 	`ALTER TABLE zone_record_sets ADD COLUMN failover TEXT NOT NULL DEFAULT '';
 	ALTER TABLE zone_record_sets ADD COLUMN health_check_id TEXT NOT NULL DEFAULT '';`,
+	// Weighted and multivalue routing, alias records. An alias stores TTL 0
+	// and no values.
+	`ALTER TABLE zone_record_sets ADD COLUMN weight INTEGER;
+	ALTER TABLE zone_record_sets ADD COLUMN multivalue INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE zone_record_sets ADD COLUMN alias_zone_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE zone_record_sets ADD COLUMN alias_dns_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE zone_record_sets ADD COLUMN alias_evaluate INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Service is the hosted-zone domain service.

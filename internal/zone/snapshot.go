@@ -2,7 +2,6 @@ package zone
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/miekg/dns"
@@ -29,13 +28,19 @@ type ZoneData struct {
 	RecordSets []RecordSet
 }
 
-// RRs returns every record of the zone's simple record sets. Failover sets
-// are left out: FailoverGroups returns them, for the DNS server to choose
-// between by health.
+// routed reports whether the DNS server must choose or resolve the set's
+// answer rather than serve its records as they are: a routing policy, an
+// alias, or a health check (which aliases evaluating target health read).
+func (r RecordSet) routed() bool {
+	return r.SetIdentifier != "" || r.Alias != nil || r.HealthCheckID != ""
+}
+
+// RRs returns every record of the zone's plain record sets: Groups returns
+// the others, for the DNS server to choose between by health.
 func (z ZoneData) RRs() ([]dns.RR, error) {
 	var out []dns.RR
 	for _, rs := range z.RecordSets {
-		if rs.SetIdentifier != "" {
+		if rs.routed() {
 			continue
 		}
 		rrs, err := rs.RRs()
@@ -47,21 +52,22 @@ func (z ZoneData) RRs() ([]dns.RR, error) {
 	return out, nil
 }
 
-// FailoverGroup is the failover record sets of one name and type: at most
-// one PRIMARY and one SECONDARY (either may be nil).
-type FailoverGroup struct {
-	Name, Type         string
-	Primary, Secondary *RecordSet
+// Group is the record sets of one name and type that a routing policy
+// chooses between, or a single alias or health-checked set.
+type Group struct {
+	Name, Type string
+	Policy     string // PolicySimple, PolicyFailover, PolicyWeighted or PolicyMultiValue
+	Sets       []*RecordSet
 }
 
-// FailoverGroups returns the zone's failover record sets grouped by name and
-// type, in the zone's order.
-func (z ZoneData) FailoverGroups() []FailoverGroup {
-	var out []FailoverGroup
+// Groups returns the zone's routed record sets grouped by name and type, in
+// the zone's order.
+func (z ZoneData) Groups() []Group {
+	var out []Group
 	index := map[[2]string]int{}
 	for i := range z.RecordSets {
 		rs := &z.RecordSets[i]
-		if rs.Failover == "" {
+		if !rs.routed() {
 			continue
 		}
 		k := [2]string{rs.Name, rs.Type}
@@ -69,13 +75,9 @@ func (z ZoneData) FailoverGroups() []FailoverGroup {
 		if !ok {
 			j = len(out)
 			index[k] = j
-			out = append(out, FailoverGroup{Name: rs.Name, Type: rs.Type})
+			out = append(out, Group{Name: rs.Name, Type: rs.Type, Policy: rs.Policy()})
 		}
-		if rs.Failover == FailoverPrimary {
-			out[j].Primary = rs
-		} else {
-			out[j].Secondary = rs
-		}
+		out[j].Sets = append(out[j].Sets, rs)
 	}
 	return out
 }
@@ -114,22 +116,17 @@ func (s *Service) Snapshot(ctx context.Context) (*Data, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("zone: snapshot: %w", err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT zone_id, name, type, ttl, record_values, set_identifier, failover, health_check_id FROM zone_record_sets
+	rows, err = tx.QueryContext(ctx, `SELECT zone_id, `+recordColumns+` FROM zone_record_sets
 		ORDER BY zone_id, sort_key, type, set_identifier`)
 	if err != nil {
 		return nil, fmt.Errorf("zone: snapshot: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			zoneID, values string
-			rs             RecordSet
-		)
-		if err := rows.Scan(&zoneID, &rs.Name, &rs.Type, &rs.TTL, &values, &rs.SetIdentifier, &rs.Failover, &rs.HealthCheckID); err != nil {
+		var zoneID string
+		rs, err := scanRecordSet(rows, &zoneID)
+		if err != nil {
 			return nil, fmt.Errorf("zone: snapshot: %w", err)
-		}
-		if err := json.Unmarshal([]byte(values), &rs.Values); err != nil {
-			return nil, fmt.Errorf("zone: snapshot: values of %s %s: %w", rs.Name, rs.Type, err)
 		}
 		i, ok := index[zoneID]
 		if !ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
@@ -37,11 +38,15 @@ func FuzzChangeBatch(f *testing.F) {
 		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>a.yourcompany.com</Name><Type>A</Type><AliasTarget><DNSName>x</DNSName></AliasTarget></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
 		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>m.yourcompany.com</Name><Type>MX</Type><TTL>-5</TTL><ResourceRecords><ResourceRecord><Value>10 mx.yourcompany.com</Value></ResourceRecord><ResourceRecord/></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
 		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>c.yourcompany.com</Name><Type>CAA</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>0 issue "letsencrypt.org"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
+		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>w.yourcompany.com</Name><Type>A</Type><SetIdentifier>blue</SetIdentifier><Weight>10</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change>` +
+			`<Change><Action>CREATE</Action><ResourceRecordSet><Name>yourcompany.com</Name><Type>A</Type><AliasTarget><HostedZoneId>/hostedzone/ZONEID</HostedZoneId><DNSName>w.yourcompany.com</DNSName><EvaluateTargetHealth>true</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
+		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>mv.yourcompany.com</Name><Type>A</Type><SetIdentifier>a</SetIdentifier><MultiValueAnswer>true</MultiValueAnswer><HealthCheckId>hc</HealthCheckId><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
+		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>x.yourcompany.com</Name><Type>A</Type><SetIdentifier>p</SetIdentifier><Failover>PRIMARY</Failover><Weight>-1</Weight><AliasTarget><HostedZoneId>Z2FDTNDATAQYW2</HostedZoneId><DNSName>d1.cloudfront.net</DNSName><EvaluateTargetHealth>maybe</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
 		`<ChangeResourceRecordSetsRequest><ChangeBatch>`,
 		``,
 		`<a><ChangeBatch/></a>`,
 	} {
-		f.Add([]byte(seed))
+		f.Add([]byte(strings.ReplaceAll(seed, "ZONEID", z.HostedZone.ID)))
 	}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
