@@ -25,17 +25,19 @@ import (
 )
 
 type healthEnv struct {
+	api     *apitest.Server
 	client  *route53.Client
 	zones   *zone.Service
 	checks  *health.Service
 	checker *health.Checker
 	dns     *dnsserver.Server
-	dnsAddr string
+	dnsAddr string // UDP
+	dnsTCP  string
 }
 
 // setupHealth wires zones, health checks, the checker and a DNS server the
 // way cmd/portico must.
-func setupHealth(t *testing.T) *healthEnv {
+func setupHealth(t *testing.T, options ...func(*dnsserver.Config)) *healthEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st := storetest.New(t)
@@ -57,7 +59,11 @@ func setupHealth(t *testing.T) *healthEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := dnsserver.New(dnsserver.Config{PacketConn: pc, Listener: ln, Source: zonedns.Source(zones), Health: checker})
+	cfg := dnsserver.Config{PacketConn: pc, Listener: ln, Source: zonedns.Source(zones), Health: checker}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := dnsserver.New(cfg)
 	checker.OnChange = srv.HealthChanged
 	zones.Served = srv.Served
 	dnsChanges, cancelDNS := st.Subscribe()
@@ -73,7 +79,7 @@ func setupHealth(t *testing.T) *healthEnv {
 		cancelHC()
 	})
 	api := apitest.Start(t, func(s *awsapi.Server) { r53.RegisterWithHealth(s, zones, checks, checker, apitest.Logger()) })
-	return &healthEnv{client: route53.NewFromConfig(api.Config), zones: zones, checks: checks, checker: checker, dns: srv, dnsAddr: pc.LocalAddr().String()}
+	return &healthEnv{api: api, client: route53.NewFromConfig(api.Config), zones: zones, checks: checks, checker: checker, dns: srv, dnsAddr: pc.LocalAddr().String(), dnsTCP: ln.Addr().String()}
 }
 
 func (e *healthEnv) lookup(t *testing.T, name string) string {
