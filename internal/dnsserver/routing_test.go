@@ -216,6 +216,11 @@ func TestAliasAnswers(t *testing.T) {
 		failoverGroup("fo.yourcompany.com.",
 			Member{ID: "p", Alias: alias("yourcompany.com.", "w.yourcompany.com.", true)},
 			Member{ID: "s", Records: []dns.RR{mustRR(t, "fo.yourcompany.com. 60 IN A 192.0.2.99")}}),
+		// A health-checked simple set answers regardless; an alias evaluating it inherits its health.
+		{Name: "checked.yourcompany.com.", Type: dns.TypeA, Members: []Member{member(t, "", "hc-checked", 0, "checked.yourcompany.com. 60 IN A 192.0.2.77")}},
+		failoverGroup("fo2.yourcompany.com.",
+			Member{ID: "p", Alias: alias("yourcompany.com.", "checked.yourcompany.com.", true)},
+			Member{ID: "s", Records: []dns.RR{mustRR(t, "fo2.yourcompany.com. 60 IN A 192.0.2.88")}}),
 		// A loop and a dangling alias answer nothing.
 		{Name: "loop1.alias.yourcompany.com.", Type: dns.TypeA, Members: []Member{{Alias: alias("yourcompany.com.", "loop2.alias.yourcompany.com.", false)}}},
 		{Name: "loop2.alias.yourcompany.com.", Type: dns.TypeA, Members: []Member{{Alias: alias("yourcompany.com.", "loop1.alias.yourcompany.com.", false)}}},
@@ -278,6 +283,17 @@ func TestAliasAnswers(t *testing.T) {
 	}
 	if got := addresses(ts.query(t, "udp", "yourcompany.com.", dns.TypeA, 0).Answer); len(got) != 1 {
 		t.Errorf("apex alias with an unhealthy target: %v", got)
+	}
+	if got := addresses(ts.query(t, "udp", "fo2.yourcompany.com.", dns.TypeA, 0).Answer); len(got) != 1 || got[0] != "192.0.2.77" {
+		t.Errorf("failover alias to a healthy checked set: %v", got)
+	}
+	h.set("hc-checked", false)
+	ts.HealthChanged()
+	if got := addresses(ts.query(t, "udp", "fo2.yourcompany.com.", dns.TypeA, 0).Answer); len(got) != 1 || got[0] != "192.0.2.88" {
+		t.Errorf("failover alias to an unhealthy checked set: %v", got)
+	}
+	if got := addresses(ts.query(t, "udp", "checked.yourcompany.com.", dns.TypeA, 0).Answer); len(got) != 1 || got[0] != "192.0.2.77" {
+		t.Errorf("unhealthy simple set: %v, want it answered anyway", got)
 	}
 	// One target back: the primary alias answers again, with that target only.
 	h.set("hc-west", true)

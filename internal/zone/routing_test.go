@@ -158,6 +158,28 @@ func TestRoutingPolicies(t *testing.T) {
 		})
 	}
 
+	// A weighted set may hold several values; MultiValueAnswer false is no policy.
+	two := weightedChange(ActionCreate, "two.example.com", "both", 1, "192.0.2.1")
+	two.RecordSet.Values = append(two.RecordSet.Values, "192.0.2.2")
+	if err := apply(two); err != nil {
+		t.Errorf("weighted set with two values: %v", err)
+	}
+	no := false
+	notMulti := change(ActionCreate, "y.example.com", "A", 60, "192.0.2.1")
+	notMulti.RecordSet.SetIdentifier, notMulti.RecordSet.MultiValueAnswer = "n", &no
+	assertFault(t, apply(notMulti), "InvalidInput",
+		"Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found none in Change with [Action=CREATE, Name=y.example.com., Type=A, SetIdentifier=n]")
+	assertFault(t, apply(aliasChange(ActionCreate, "y.example.com", "A", z.ID, "bad..name", false)), "InvalidChangeBatch", "")
+	// The target of an alias may be deleted: the alias then answers nothing.
+	if _, err := svc.ChangeResourceRecordSets(ctx, other.ID, ChangeBatch{Changes: []Change{
+		change(ActionDelete, "t.other.example", "AAAA", 60, "2001:db8::1"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(multiValueChange(ActionDelete, "mv.example.com", "b", "192.0.2.12")); err != nil {
+		t.Errorf("deleting a member of a cross-zone alias's target: %v", err)
+	}
+
 	// Exact deletes work; the alias first goes, then its target.
 	if err := apply(
 		aliasChange(ActionDelete, "example.com", "A", z.ID, "w.example.com.", true),
