@@ -32,6 +32,7 @@ import (
 	"github.com/portico-iot/portico/internal/broker"
 	"github.com/portico-iot/portico/internal/certificate"
 	"github.com/portico-iot/portico/internal/config"
+	"github.com/portico-iot/portico/internal/customauth"
 	"github.com/portico-iot/portico/internal/device"
 	"github.com/portico-iot/portico/internal/deviceauth"
 	"github.com/portico-iot/portico/internal/endpoint"
@@ -98,8 +99,8 @@ type node struct {
 	zones     *zone.Service
 	health    *health.Service
 	checker   *health.Checker
-	// customAuth decides MQTT connections with ALPN mqtt by custom authorizer.
-	customAuth *customAuth
+	// customAuth decides connections by custom authorizer.
+	customAuth *customauth.Authenticator
 	pki        *pkiweb.Handler
 	serverCA   *pki.CA
 	// revocation embeds the OCSP and CRL locations in what serverCA issues.
@@ -209,7 +210,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if err != nil {
 		return nil, err
 	}
-	n.customAuth = &customAuth{endpoints: n.endpoints, authorizers: n.authorizers, region: cfg.Region, account: cfg.AccountID}
+	n.customAuth = customauth.New(n.endpoints, n.authorizers, cfg.Region, cfg.AccountID)
 	n.gateway, err = gateway.New(ctx, gateway.Config{
 		Source: gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert,
 			managed: newManagedCertificates(serverCA, revocation...), stapler: n.stapler},
@@ -218,7 +219,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		SigV4Handler:  dataAPI,
 		// MQTT over WebSocket is presigned with the API's credentials.
 		Credentials: credentialLookup(n.api.Credentials),
-		// MQTT with ALPN mqtt is decided by custom authorizers.
+		// Custom authentication (MQTT, WebSocket, HTTPS publish) runs the
+		// user's authorizer functions.
 		CustomAuth: n.customAuth,
 		Region:     cfg.Region,
 		Logger:     logger,

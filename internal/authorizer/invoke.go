@@ -35,6 +35,10 @@ type Request struct {
 	ServerName string
 	HTTP       *HTTPData
 	MQTT       *MQTTData
+	// CertificatePEM and CertificateID are the client certificate of a
+	// CUSTOM_AUTH_X509 connection (protocolData.tls), else empty.
+	CertificatePEM string
+	CertificateID  string
 	// ConnectionID identifies the connection in logs (a UUID).
 	ConnectionID string
 }
@@ -130,8 +134,16 @@ func Event(req Request, signatureVerified bool) map[string]any {
 	}
 	ev["protocols"] = protocols
 	pd := map[string]any{}
-	if req.ServerName != "" {
-		pd["tls"] = map[string]any{"serverName": req.ServerName}
+	if req.ServerName != "" || req.CertificateID != "" {
+		t := map[string]any{}
+		if req.ServerName != "" {
+			t["serverName"] = req.ServerName
+		}
+		if req.CertificateID != "" {
+			t["x509CertificatePem"] = req.CertificatePEM
+			t["principalId"] = req.CertificateID
+		}
+		pd["tls"] = t
 	}
 	if req.HTTP != nil {
 		h := map[string]any{}
@@ -231,16 +243,36 @@ func ParseResponse(out []byte) (*Decision, error) {
 // before the answer is a *Refusal; an answer with isAuthenticated false is a
 // Decision, not an error.
 func (s *Service) Invoke(ctx context.Context, a Authorizer, req Request) (*Decision, error) {
-	return s.invoke(ctx, a, req, true)
+	return s.invoke(ctx, a, req, cacheAll)
+}
+
+// InvokeHTTP runs an authorizer for an HTTPS request. As with AWS, the
+// function is called for every request unless the authorizer has
+// enableCachingForHttp; failures are cached briefly either way, so that a
+// misbehaving client cannot hammer the function.
+func (s *Service) InvokeHTTP(ctx context.Context, a Authorizer, req Request) (*Decision, error) {
+	if a.EnableCachingForHTTP {
+		return s.invoke(ctx, a, req, cacheAll)
+	}
+	return s.invoke(ctx, a, req, cacheFailures)
 }
 
 // Test is Invoke without the result cache, for TestInvokeAuthorizer: the
 // function is always called (unless a step before it refuses).
 func (s *Service) Test(ctx context.Context, a Authorizer, req Request) (*Decision, error) {
-	return s.invoke(ctx, a, req, false)
+	return s.invoke(ctx, a, req, cacheNone)
 }
 
-func (s *Service) invoke(ctx context.Context, a Authorizer, req Request, cached bool) (*Decision, error) {
+// cacheMode says which results of the function the cache keeps.
+type cacheMode int
+
+const (
+	cacheNone     cacheMode = iota // TestInvokeAuthorizer: always call
+	cacheFailures                  // HTTP without enableCachingForHttp
+	cacheAll                       // MQTT and WebSocket sessions
+)
+
+func (s *Service) invoke(ctx context.Context, a Authorizer, req Request, mode cacheMode) (*Decision, error) {
 	refuse := func(step, format string, args ...any) error {
 		return &Refusal{Authorizer: a.Name, Step: step, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -255,7 +287,7 @@ func (s *Service) invoke(ctx context.Context, a Authorizer, req Request, cached 
 		verified = true
 	}
 	event := Event(req, verified)
-	if !cached {
+	if mode == cacheNone {
 		return s.call(ctx, a, event, refuse)
 	}
 	key := s.cache.key(a, event)
@@ -263,7 +295,9 @@ func (s *Service) invoke(ctx context.Context, a Authorizer, req Request, cached 
 		return d, err
 	}
 	d, err := s.call(ctx, a, event, refuse)
-	s.cache.put(key, d, err, s.now())
+	if mode == cacheAll || err != nil || !d.IsAuthenticated {
+		s.cache.put(key, d, err, s.now())
+	}
 	return d, err
 }
 

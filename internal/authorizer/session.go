@@ -2,6 +2,7 @@ package authorizer
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -26,14 +27,41 @@ type Presentation struct {
 	// Params are all the parameters, URL-decoded, for the token lookup
 	// (tokenKeyName is the authorizer's, known only once it is chosen).
 	Params url.Values
+	// Header holds an HTTP request's headers, where the token may be too.
+	Header http.Header
 }
 
-// Token returns the value of the authorizer's token key.
+// Token returns the value of the authorizer's token key: a parameter, or
+// else a header of that name.
 func (p Presentation) Token(a Authorizer) string {
 	if a.TokenKeyName == "" {
 		return ""
 	}
-	return p.Params.Get(a.TokenKeyName)
+	if v := p.Params.Get(a.TokenKeyName); v != "" {
+		return v
+	}
+	return p.Header.Get(a.TokenKeyName)
+}
+
+// ParseHTTP reads the presentation of an HTTPS request or a WebSocket
+// upgrade: the reserved names and the token in its headers or its query
+// string (reference 7.4), a header first.
+func ParseHTTP(header http.Header, rawQuery string) (Presentation, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return Presentation{Params: url.Values{}}, fmt.Errorf("the query string does not parse: %v", err)
+	}
+	p := Presentation{Params: q, Header: header}
+	p.Name = first(header.Get(ParamName), q.Get(ParamName))
+	p.Signature = first(header.Get(ParamSignature), q.Get(ParamSignature))
+	return p, nil
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // ParseMQTTUsername splits an MQTT CONNECT username
@@ -95,32 +123,56 @@ type SessionAuthorizer struct {
 	sourceIP        netip.Addr
 	domain          string
 	now             func() time.Time
+	base            *Base
 
 	mu       sync.Mutex
 	policies []*policy.Document
 	clientID string
 }
 
-// NewSessionAuthorizer returns the authorizer of one connection.
-func NewSessionAuthorizer(d *Decision, region, account string, sourceIP netip.Addr, domain string, now func() time.Time) *SessionAuthorizer {
+// Base is what a connection holds besides the function's answer: with
+// CUSTOM_AUTH_X509, the client certificate's policy context and attached
+// policies. Effective permissions are the union of both sets, evaluated
+// together so that an explicit Deny in either wins.
+type Base struct {
+	Env      func(clientID string) *policy.Env
+	Policies []*policy.Document
+}
+
+// NewSessionAuthorizer returns the authorizer of one connection; base may
+// be nil.
+func NewSessionAuthorizer(d *Decision, region, account string, sourceIP netip.Addr, domain string, base *Base, now func() time.Time) *SessionAuthorizer {
 	if now == nil {
 		now = time.Now
 	}
-	return &SessionAuthorizer{region: region, account: account, sourceIP: sourceIP, domain: domain, now: now, policies: d.Policies}
+	return &SessionAuthorizer{region: region, account: account, sourceIP: sourceIP, domain: domain, base: base, now: now,
+		policies: withBase(base, d.Policies)}
 }
 
-// Refresh replaces the policies with those of a refreshed decision.
+func withBase(base *Base, docs []*policy.Document) []*policy.Document {
+	if base == nil {
+		return docs
+	}
+	return append(append(make([]*policy.Document, 0, len(base.Policies)+len(docs)), base.Policies...), docs...)
+}
+
+// Refresh replaces the function's policies with those of a refreshed
+// decision.
 func (a *SessionAuthorizer) Refresh(d *Decision) {
 	a.mu.Lock()
-	a.policies = d.Policies
+	a.policies = withBase(a.base, d.Policies)
 	a.mu.Unlock()
 }
 
 func (a *SessionAuthorizer) env() (*policy.Env, []*policy.Document) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &policy.Env{Region: a.region, Account: a.account, ClientID: a.clientID, SourceIP: a.sourceIP,
-		DomainName: a.domain, Now: a.now()}, a.policies
+	env := &policy.Env{Region: a.region, Account: a.account, ClientID: a.clientID}
+	if a.base != nil {
+		env = a.base.Env(a.clientID)
+	}
+	env.SourceIP, env.DomainName, env.Now = a.sourceIP, a.domain, a.now()
+	return env, a.policies
 }
 
 // Connect decides iot:Connect and binds the client ID.

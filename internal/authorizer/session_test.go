@@ -58,7 +58,7 @@ func TestSessionAuthorizer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := authorizer.NewSessionAuthorizer(d, "us-east-1", "123456789012", netip.MustParseAddr("127.0.0.1"), "iot.example.com", nil)
+	a := authorizer.NewSessionAuthorizer(d, "us-east-1", "123456789012", netip.MustParseAddr("127.0.0.1"), "iot.example.com", nil, nil)
 	if a.Connect("other", nil) {
 		t.Fatal("connect as another client ID allowed")
 	}

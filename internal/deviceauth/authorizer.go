@@ -162,7 +162,7 @@ func (a Authenticator) Authenticate(der []byte, serverName string, now time.Time
 	if err != nil {
 		return gateway.Principal{CertificateID: id.ID}, err
 	}
-	return gateway.Principal{CertificateID: id.ID, Authorizer: func(sourceIP netip.Addr, domain string) gateway.Authorizer {
+	return gateway.Principal{CertificateID: id.ID, Identity: &id, Authorizer: func(sourceIP netip.Addr, domain string) gateway.Authorizer {
 		return NewPolicyAuthorizer(id, sourceIP, domain, time.Now)
 	}}, nil
 }

@@ -132,6 +132,15 @@ var (
 	channelByProtocol = map[string]channel{protoMQTTX509: chMQTTX509, protoHTTPX509: chHTTPX509, protoMQTTCustom: chMQTTCustom, protoHTTP11: chHTTP}
 )
 
+// customOn8883 reports whether the MQTT listener (8883) admits clients
+// without a certificate, authenticated by a custom authorizer: only on a
+// domain whose authenticationType is explicitly CUSTOM_AUTH. With DEFAULT,
+// custom authentication stays on the ALPN port as in AWS's matrix
+// (reference 6.1).
+func (d *domainState) customOn8883() bool {
+	return !d.Default && d.AuthenticationType == "CUSTOM_AUTH" && d.allows(capMQTTCustom)
+}
+
 // What may follow on the two fixed-protocol listeners.
 const (
 	mqttListenerCapabilities  = capMQTTX509 | capMQTTCustomX509
@@ -159,7 +168,7 @@ func (k listenerKind) String() string {
 func (d *domainState) configFor(kind listenerKind, protos []string) (*tls.Config, string) {
 	switch kind {
 	case listenerMQTT:
-		if len(protos) > 0 && !d.allows(mqttListenerCapabilities) {
+		if len(protos) > 0 && !d.allows(mqttListenerCapabilities) && !d.customOn8883() {
 			return d.noProtocol, "MQTT with a client certificate is not allowed"
 		}
 		return d.mqtt, ""

@@ -133,7 +133,7 @@ func TestDomainAuthenticationAndProtocol(t *testing.T) {
 			"https 443 x-amzn-http-ca", "ok", "https 8443 certificate", "ok", "wss 8443 certificate", "ok")},
 		{"AWS_SIGV4", "HTTPS", with(refusedEverywhere(), "https 443 http/1.1 sigv4", "ok", "https 443 no alpn sigv4", "ok", "https 8443 sigv4", "ok")},
 		{"AWS_SIGV4", "MQTT_WSS", with(refusedEverywhere(), "https 443 http/1.1 sigv4", "403", "wss 443 sigv4", "ok")},
-		{"CUSTOM_AUTH", "SECURE_MQTT", with(refusedEverywhere(), "mqtt 443 mqtt", "connack")},
+		{"CUSTOM_AUTH", "SECURE_MQTT", with(refusedEverywhere(), "mqtt 443 mqtt", "connack", "mqtt 8883 alpn", "connack")},
 		{"CUSTOM_AUTH", "HTTPS", with(refusedEverywhere(), "https 443 http/1.1 sigv4", "403", "https 443 custom auth", "401")},
 		{"CUSTOM_AUTH_X509", "SECURE_MQTT", with(refusedEverywhere(), "mqtt 8883 alpn", "connack", "mqtt 443 x-amzn-mqtt-ca", "connack")},
 		{"CUSTOM_AUTH_X509", "HTTPS", with(refusedEverywhere(), "https 443 x-amzn-http-ca", "401", "https 8443 certificate", "401")},

@@ -33,6 +33,11 @@ type Principal struct {
 	// from the client's address (the zero Addr when unknown) and the domain
 	// it connected through. Nil allows everything.
 	Authorizer func(sourceIP netip.Addr, domain string) Authorizer
+	// Identity is the registry's identity of the certificate (for
+	// internal/deviceauth, a *device.Identity), for a custom authorizer
+	// whose policies add to the certificate's (CUSTOM_AUTH_X509). The
+	// gateway does not look into it.
+	Identity any
 }
 
 func (p Principal) authorizer(sourceIP netip.Addr, domain string) Authorizer {

@@ -9,45 +9,130 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"time"
 )
 
-// CustomMQTT is what an MQTT connection with ALPN mqtt presented: the
-// CONNECT's username, password and client ID, and where it came from.
+// CustomRequest is what a connection presented to a custom authorizer, as
+// the gateway found it. Exactly one of MQTT and HTTP is set.
+type CustomRequest struct {
+	Domain     string // the domain configuration's domain name
+	ServerName string // SNI
+	SourceIP   netip.Addr
+	// MQTT is the CONNECT of an MQTT connection (ALPN mqtt, port 8883, or
+	// CUSTOM_AUTH_X509).
+	MQTT *CustomMQTT
+	// HTTP is an HTTPS publish request or a WebSocket upgrade request.
+	HTTP *CustomHTTP
+	// Certificate is set for CUSTOM_AUTH_X509: the client certificate
+	// (already authenticated by the registry) and its principal.
+	Certificate *CustomCertificate
+}
+
+// CustomMQTT is the CONNECT's username, password and client ID.
 type CustomMQTT struct {
-	Domain      string // the domain configuration's name
-	ServerName  string // SNI
 	Username    string
 	HasUsername bool
 	Password    []byte
 	HasPassword bool
 	ClientID    string
-	SourceIP    netip.Addr
+}
+
+// CustomHTTP is the request's headers and raw query string.
+type CustomHTTP struct {
+	Header   http.Header
+	RawQuery string
+}
+
+// CustomCertificate is the client certificate of a CUSTOM_AUTH_X509
+// connection.
+type CustomCertificate struct {
+	DER       []byte
+	Principal Principal
+}
+
+// CustomSession is what a custom authorizer admitted.
+type CustomSession struct {
+	// Principal names the connection in logs (the function's principalId).
+	Principal string
+	// Authz decides the connection's requests.
+	Authz Authorizer
+	// Lifetime is disconnectAfterInSeconds (0: unlimited).
+	Lifetime time.Duration
+	// RefreshAfter is refreshAfterInSeconds: a long-lived session calls
+	// Refresh at that interval (0: never).
+	RefreshAfter time.Duration
+	// Refresh asks the authorizer again and updates Authz's policies; an
+	// error ends the session.
+	Refresh func(ctx context.Context) error
 }
 
 // CustomAuthenticator runs custom authorizers for the gateway.
 type CustomAuthenticator interface {
-	// AuthenticateMQTT decides an MQTT CONNECT. It returns the principal
-	// (for logs), the connection's Authorizer and how long the connection
-	// may last (0: unlimited), or an error whose text says which step
-	// refused and why (it is sent to MQTT 5 clients as the reason string).
-	AuthenticateMQTT(ctx context.Context, req CustomMQTT) (principal string, authz Authorizer, lifetime time.Duration, err error)
+	// Authenticate decides a connection (MQTT, WebSocket) or a request
+	// (HTTPS publish). A refusal's error text says which step refused and
+	// why; it is logged and sent to the client (MQTT 5 reason string, HTTP
+	// body).
+	Authenticate(ctx context.Context, req CustomRequest) (*CustomSession, error)
 }
 
-// serveMQTTCustom handles ALPN mqtt: MQTT authenticated by a custom
-// authorizer from the CONNECT username and password. The gateway reads the
-// CONNECT, asks the CustomAuthenticator, and either answers CONNACK "not
-// authorized" with the reason or hands the connection, CONNECT included, to
-// the broker.
-func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState) {
-	defer conn.Close()
-	d := g.snap.Load().lookup(cs.ServerName)
-	if d == nil || !d.Enabled {
-		return
+// superviseCustom ends a custom-authorized session at its lifetime
+// (disconnectAfterInSeconds, not reset by refreshes) and refreshes its
+// policies every RefreshAfter, closing the connection when a refresh is
+// refused. The returned func stops both.
+func (g *Gateway) superviseCustom(conn net.Conn, s *CustomSession, domain string) (stop func()) {
+	if s.Lifetime <= 0 && (s.RefreshAfter <= 0 || s.Refresh == nil) {
+		return func() {}
 	}
+	ctx, cancel := context.WithCancel(g.stopCtx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var lifetime, refresh <-chan time.Time
+		if s.Lifetime > 0 {
+			t := time.NewTimer(s.Lifetime)
+			defer t.Stop()
+			lifetime = t.C
+		}
+		if s.RefreshAfter > 0 && s.Refresh != nil {
+			t := time.NewTicker(s.RefreshAfter)
+			defer t.Stop()
+			refresh = t.C
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-lifetime:
+				g.cfg.Logger.Info("session closed: disconnectAfterInSeconds reached", "domain", domain, "principal", s.Principal)
+				conn.Close()
+				return
+			case <-refresh:
+				rctx, rcancel := context.WithTimeout(ctx, g.cfg.ConnectTimeout)
+				err := s.Refresh(rctx)
+				rcancel()
+				if err != nil && ctx.Err() == nil {
+					g.cfg.Logger.Info("session closed: the policy refresh (refreshAfterInSeconds) was refused",
+						"domain", domain, "principal", s.Principal, "reason", err.Error())
+					conn.Close()
+					return
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// serveMQTTCustom handles MQTT authenticated by a custom authorizer from
+// the CONNECT's username and password: ALPN mqtt on the ALPN port, port
+// 8883 without a client certificate, and CUSTOM_AUTH_X509 (cert set). The
+// gateway reads the CONNECT, asks the CustomAuthenticator, and either
+// answers CONNACK "not authorized" with the reason or hands the
+// connection, CONNECT included, to the broker.
+func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState, d *domainState, cert *CustomCertificate) {
 	if g.cfg.CustomAuth == nil {
-		g.refuseMQTT(conn, d, "custom authentication (ALPN mqtt) needs a custom authorizer, and none is configured")
+		g.refuseMQTT(conn, d, "custom authentication needs a custom authorizer, and none is configured")
 		return
 	}
 	conn.SetDeadline(time.Now().Add(g.cfg.ConnectTimeout))
@@ -60,9 +145,10 @@ func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(g.stopCtx, g.cfg.ConnectTimeout)
-	principal, authz, lifetime, err := g.cfg.CustomAuth.AuthenticateMQTT(ctx, CustomMQTT{
-		Domain: d.Name, ServerName: cs.ServerName, Username: connect.username, HasUsername: connect.hasUsername,
-		Password: connect.password, HasPassword: connect.hasPassword, ClientID: connect.clientID, SourceIP: remoteIP(conn.RemoteAddr()),
+	sess, err := g.cfg.CustomAuth.Authenticate(ctx, CustomRequest{
+		Domain: d.Name, ServerName: cs.ServerName, SourceIP: remoteIP(conn.RemoteAddr()), Certificate: cert,
+		MQTT: &CustomMQTT{Username: connect.username, HasUsername: connect.hasUsername,
+			Password: connect.password, HasPassword: connect.hasPassword, ClientID: connect.clientID},
 	})
 	cancel()
 	if err != nil {
@@ -72,19 +158,42 @@ func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	if lifetime > 0 {
-		timer := time.AfterFunc(lifetime, func() {
-			g.cfg.Logger.Info("mqtt session closed: disconnectAfterInSeconds reached", "domain", d.Name, "principal", principal)
-			conn.Close()
-		})
-		defer timer.Stop()
+	defer g.superviseCustom(conn, sess, d.Name)()
+	lc := &liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, via: capMQTTCustom}
+	if cert != nil {
+		// The certificate is followed like any device's: deactivating it
+		// closes the session.
+		lc.device, lc.via = cert.DER, capMQTTCustomX509
 	}
-	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, via: capMQTTCustom})
+	untrack := g.track(lc)
 	defer untrack()
 	pc := &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(raw.Bytes()), br)}
-	if err := g.cfg.Broker.Serve(pc, principal, d.Name, authz); err != nil {
-		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "principal", principal, "err", err)
+	if err := g.cfg.Broker.Serve(pc, sess.Principal, d.Name, sess.Authz); err != nil {
+		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "principal", sess.Principal, "err", err)
 	}
+}
+
+// customHTTPRequest is the CustomRequest of an HTTPS request.
+func customHTTPRequest(r *http.Request, hc *httpConn, d *domainState, cert *CustomCertificate) CustomRequest {
+	return CustomRequest{Domain: d.Name, ServerName: hc.state.ServerName, SourceIP: remoteIP(hc.RemoteAddr()),
+		HTTP: &CustomHTTP{Header: r.Header, RawQuery: r.URL.RawQuery}, Certificate: cert}
+}
+
+// authenticateCustomHTTP runs the custom authorizer for an HTTPS request,
+// answering 401 with the reason when it refuses.
+func (g *Gateway) authenticateCustomHTTP(w http.ResponseWriter, r *http.Request, hc *httpConn, d *domainState, cert *CustomCertificate) (*CustomSession, bool) {
+	if g.cfg.CustomAuth == nil {
+		g.refuseHTTP(w, r, d, http.StatusUnauthorized, "UnauthorizedException", "custom authentication needs a custom authorizer, and none is configured")
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.ConnectTimeout)
+	defer cancel()
+	sess, err := g.cfg.CustomAuth.Authenticate(ctx, customHTTPRequest(r, hc, d, cert))
+	if err != nil {
+		g.refuseHTTP(w, r, d, http.StatusUnauthorized, "UnauthorizedException", err.Error())
+		return nil, false
+	}
+	return sess, true
 }
 
 // replayConn reads the bytes the gateway consumed first.

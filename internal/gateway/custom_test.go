@@ -1,11 +1,17 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +20,13 @@ import (
 	"github.com/portico-iot/portico/internal/gateway"
 )
 
-// fakeCustomAuth admits the password "good" and records what it saw.
+// fakeCustomAuth admits the password "good" (MQTT) or the header or query
+// parameter token=good (HTTP), and records what it saw. session, when set,
+// shapes the admitted session.
 type fakeCustomAuth struct {
-	mu   sync.Mutex
-	seen []gateway.CustomMQTT
+	mu      sync.Mutex
+	seen    []gateway.CustomRequest
+	session func(*gateway.CustomSession)
 }
 
 type topicAuthz struct{ prefix string }
@@ -29,29 +38,57 @@ func (a topicAuthz) Publish(topic string, _ bool) bool {
 func (a topicAuthz) Subscribe(filter string) bool { return strings.HasPrefix(filter, a.prefix) }
 func (a topicAuthz) Receive(topic string) bool    { return strings.HasPrefix(topic, a.prefix) }
 
-func (f *fakeCustomAuth) AuthenticateMQTT(_ context.Context, req gateway.CustomMQTT) (string, gateway.Authorizer, time.Duration, error) {
+func (f *fakeCustomAuth) Authenticate(_ context.Context, req gateway.CustomRequest) (*gateway.CustomSession, error) {
 	f.mu.Lock()
 	f.seen = append(f.seen, req)
 	f.mu.Unlock()
-	if string(req.Password) != "good" {
-		return "", nil, 0, errors.New("authorizer A refused at step response: isAuthenticated is false")
+	good := false
+	switch {
+	case req.MQTT != nil:
+		good = string(req.MQTT.Password) == "good"
+	case req.HTTP != nil:
+		q, _ := url.ParseQuery(req.HTTP.RawQuery)
+		good = req.HTTP.Header.Get("token") == "good" || q.Get("token") == "good"
 	}
-	return "dev7", topicAuthz{prefix: "dev7/"}, 0, nil
+	if !good {
+		return nil, errors.New("authorizer A refused at step response: isAuthenticated is false")
+	}
+	s := &gateway.CustomSession{Principal: "dev7", Authz: topicAuthz{prefix: "dev7/"}}
+	if f.session != nil {
+		f.session(s)
+	}
+	return s, nil
+}
+
+func (f *fakeCustomAuth) last() gateway.CustomRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen[len(f.seen)-1]
+}
+
+// customConnect connects with paho and a username and password.
+func customConnect(addr string, cfg *tls.Config, user, password string, lost *atomic.Int32) (paho.Client, error) {
+	opts := paho.NewClientOptions().AddBroker("tls://" + addr).SetClientID(fmt.Sprintf("c-%d", time.Now().UnixNano())).
+		SetTLSConfig(cfg).SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectTimeout(3 * time.Second).SetUsername(user).SetPassword(password).
+		SetConnectionLostHandler(func(paho.Client, error) {
+			if lost != nil {
+				lost.Add(1)
+			}
+		})
+	c := paho.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(5 * time.Second) {
+		return nil, errors.New("timeout")
+	}
+	return c, tok.Error()
 }
 
 func TestALPNPortCustomAuth(t *testing.T) {
 	auth := &fakeCustomAuth{}
 	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = auth }})
 	connect := func(user, password string) (paho.Client, error) {
-		opts := paho.NewClientOptions().AddBroker("tls://" + f.alpnAddr).SetClientID(fmt.Sprintf("c-%d", time.Now().UnixNano())).
-			SetTLSConfig(f.clientTLS(dialOptions{alpn: []string{"mqtt"}})).SetAutoReconnect(false).SetConnectRetry(false).
-			SetConnectTimeout(3 * time.Second).SetUsername(user).SetPassword(password)
-		c := paho.NewClient(opts)
-		tok := c.Connect()
-		if !tok.WaitTimeout(5 * time.Second) {
-			return nil, errors.New("timeout")
-		}
-		return c, tok.Error()
+		return customConnect(f.alpnAddr, f.clientTLS(dialOptions{alpn: []string{"mqtt"}}), user, password, nil)
 	}
 	if _, err := connect("dev7?x-amz-customauthorizer-name=A", "bad"); err == nil || !strings.Contains(err.Error(), "not Authorized") {
 		t.Fatalf("bad password: %v", err)
@@ -64,11 +101,9 @@ func TestALPNPortCustomAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Disconnect(50)
-	auth.mu.Lock()
-	last := auth.seen[len(auth.seen)-1]
-	auth.mu.Unlock()
-	if last.Username != "dev7?x-amz-customauthorizer-name=A" || !last.HasPassword || last.ClientID == "" || last.ServerName == "" {
-		t.Fatalf("presented %+v", last)
+	last := auth.last()
+	if m := last.MQTT; m == nil || m.Username != "dev7?x-amz-customauthorizer-name=A" || !m.HasPassword || m.ClientID == "" || last.ServerName == "" || last.Certificate != nil {
+		t.Fatalf("presented %+v %+v", last, last.MQTT)
 	}
 	// The session works (the replayed CONNECT reached the broker) and the
 	// returned authorizer decides.
@@ -84,5 +119,201 @@ func TestALPNPortCustomAuth(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no message")
+	}
+}
+
+// HTTPS publish on the ALPN port goes through the custom authorizer, with
+// the request's headers or query string; the returned policies decide.
+func TestHTTPSPublishCustomAuth(t *testing.T) {
+	auth := &fakeCustomAuth{}
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = auth }})
+	f.src.update(fdDomain, func(d *gateway.Domain) { d.AuthenticationType, d.ApplicationProtocol = "CUSTOM_AUTH", "HTTPS" })
+	f.reload()
+	got := f.received("dev7/up")
+	post := func(path string, header http.Header) (int, string) {
+		t.Helper()
+		c, err := f.dial(f.alpnAddr, dialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		req, _ := http.NewRequest(http.MethodPost, "https://"+fdDomain+path, strings.NewReader("hello"))
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		return roundTrip(t, c, req)
+	}
+	// No authorizer name needed: the domain admits custom authentication only.
+	if status, body := post("/topics/dev7%2Fup", http.Header{"Token": {"good"}}); status != 200 {
+		t.Fatalf("header token: %d %s", status, body)
+	}
+	expectMessage(t, got, "hello")
+	if h := auth.last().HTTP; h == nil || h.Header.Get("token") != "good" {
+		t.Fatalf("presented %+v", auth.last())
+	}
+	if status, body := post("/topics/dev7%2Fup?x-amz-customauthorizer-name=A&token=good", nil); status != 200 {
+		t.Fatalf("query token: %d %s", status, body)
+	}
+	if h := auth.last().HTTP; h.RawQuery != "x-amz-customauthorizer-name=A&token=good" {
+		t.Fatalf("raw query %q", h.RawQuery)
+	}
+	// The function's policies decide the topic.
+	if status, body := post("/topics/other%2Fup", http.Header{"Token": {"good"}}); status != 403 || !strings.Contains(body, "ForbiddenException") {
+		t.Fatalf("topic outside the policy: %d %s", status, body)
+	}
+	// A refusal is 401 with the reason.
+	if status, body := post("/topics/dev7%2Fup", http.Header{"Token": {"bad"}}); status != 401 || !strings.Contains(body, "isAuthenticated is false") {
+		t.Fatalf("bad token: %d %s", status, body)
+	}
+	// Not on 8443: AWS has no custom authentication there.
+	if status, _, err := f.publishHTTP(f.httpsAddr, dialOptions{}, "/topics/dev7%2Fup?token=good", false); err != nil || status != 403 {
+		t.Fatalf("8443: %d %v", status, err)
+	}
+}
+
+// roundTrip writes req on c and reads the response.
+func roundTrip(t *testing.T, c *tls.Conn, req *http.Request) (int, string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := req.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// MQTT over WebSocket with the token in the upgrade request's headers, as
+// paho sends them.
+func TestWSSCustomAuth(t *testing.T) {
+	auth := &fakeCustomAuth{}
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = auth }})
+	got := f.received("dev7/ws")
+	dial := func(header http.Header) (paho.Client, error) {
+		opts := paho.NewClientOptions().AddBroker("wss://" + f.alpnAddr + "/mqtt").SetClientID(fmt.Sprintf("w-%d", time.Now().UnixNano())).
+			SetTLSConfig(f.clientTLS(dialOptions{})).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetHTTPHeaders(header)
+		c := paho.NewClient(opts)
+		tok := c.Connect()
+		if !tok.WaitTimeout(10 * time.Second) {
+			return nil, errTimeout
+		}
+		return c, tok.Error()
+	}
+	c, err := dial(http.Header{"X-Amz-Customauthorizer-Name": {"A"}, "Token": {"good"}})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer c.Disconnect(50)
+	c.Publish("dev7/ws", 1, false, "over websocket").WaitTimeout(5 * time.Second)
+	expectMessage(t, got, "over websocket")
+	if h := auth.last().HTTP; h == nil || h.Header.Get("Sec-Websocket-Protocol") == "" {
+		t.Fatalf("the upgrade request's headers were not presented: %+v", auth.last())
+	}
+	if _, err := dial(http.Header{"X-Amz-Customauthorizer-Name": {"A"}, "Token": {"bad"}}); err == nil {
+		t.Fatal("bad token connected")
+	}
+	resp := f.upgrade(t, "wss://"+f.alpnAddr+"/mqtt?x-amz-customauthorizer-name=A&token=bad", dialOptions{}, []string{"mqtt"})
+	if resp.StatusCode != 401 {
+		t.Fatalf("bad token upgrade: %d", resp.StatusCode)
+	}
+}
+
+// A CUSTOM_AUTH domain admits custom authentication on 8883 without a
+// client certificate; a DEFAULT domain still requires one there.
+func TestMQTT8883CustomAuth(t *testing.T) {
+	auth := &fakeCustomAuth{}
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = auth }})
+	if _, err := customConnect(f.mqttAddr, f.clientTLS(dialOptions{}), "dev7", "good", nil); err == nil {
+		t.Fatal("DEFAULT domain: 8883 without a certificate connected")
+	}
+	f.src.update(fdDomain, func(d *gateway.Domain) { d.AuthenticationType, d.ApplicationProtocol = "CUSTOM_AUTH", "SECURE_MQTT" })
+	f.reload()
+	c, err := customConnect(f.mqttAddr, f.clientTLS(dialOptions{}), "dev7", "good", nil)
+	if err != nil {
+		t.Fatalf("CUSTOM_AUTH domain on 8883: %v", err)
+	}
+	c.Disconnect(50)
+	if _, err := customConnect(f.mqttAddr, f.clientTLS(dialOptions{}), "dev7", "bad", nil); err == nil || !strings.Contains(err.Error(), "not Authorized") {
+		t.Fatalf("bad password: %v", err)
+	}
+}
+
+// CUSTOM_AUTH_X509: the registered certificate and the authorizer, which
+// sees the certificate.
+func TestCustomAuthX509(t *testing.T) {
+	auth := &fakeCustomAuth{}
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = auth }})
+	f.src.update(fdDomain, func(d *gateway.Domain) {
+		d.AuthenticationType, d.ApplicationProtocol = "CUSTOM_AUTH_X509", "SECURE_MQTT"
+	})
+	f.reload()
+	c, err := customConnect(f.mqttAddr, f.clientTLS(dialOptions{cert: &f.device}), "dev7", "good", nil)
+	if err != nil {
+		t.Fatalf("certificate and password: %v", err)
+	}
+	c.Disconnect(50)
+	last := auth.last()
+	if last.Certificate == nil || last.Certificate.Principal.CertificateID == "" || string(last.Certificate.DER) != string(f.device.Certificate[0]) {
+		t.Fatalf("certificate not presented: %+v", last.Certificate)
+	}
+	if _, err := customConnect(f.mqttAddr, f.clientTLS(dialOptions{cert: &f.device}), "dev7", "bad", nil); err == nil {
+		t.Fatal("certificate with a refused password connected")
+	}
+	// Without a certificate the handshake fails on 8883.
+	if _, err := customConnect(f.mqttAddr, f.clientTLS(dialOptions{}), "dev7", "good", nil); err == nil {
+		t.Fatal("no certificate connected")
+	}
+	// HTTPS publish with CUSTOM_AUTH_X509 on 8443.
+	f.src.update(fdDomain, func(d *gateway.Domain) { d.ApplicationProtocol = "HTTPS" })
+	f.reload()
+	if status, body, err := f.publishHTTP(f.httpsAddr, dialOptions{cert: &f.device}, "/topics/dev7%2Fx?token=good", false); err != nil || status != 200 {
+		t.Fatalf("publish: %d %s %v", status, body, err)
+	}
+	if auth.last().Certificate == nil {
+		t.Fatal("certificate not presented to the authorizer on HTTPS")
+	}
+}
+
+// disconnectAfterInSeconds ends the session; a refused refresh too.
+func TestCustomSessionLifetimeAndRefresh(t *testing.T) {
+	var refreshes atomic.Int32
+	auth := &fakeCustomAuth{}
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = auth }})
+	cfg := f.clientTLS(dialOptions{alpn: []string{"mqtt"}})
+
+	auth.session = func(s *gateway.CustomSession) { s.Lifetime = 300 * time.Millisecond }
+	var lost atomic.Int32
+	c, err := customConnect(f.alpnAddr, cfg, "dev7", "good", &lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(50)
+	waitFor(t, 5*time.Second, "disconnectAfterInSeconds to close the session", func() bool { return lost.Load() == 1 })
+
+	auth.session = func(s *gateway.CustomSession) {
+		s.RefreshAfter = 100 * time.Millisecond
+		s.Refresh = func(context.Context) error {
+			if refreshes.Add(1) >= 3 {
+				return errors.New("authorizer A refused at step response: isAuthenticated is false")
+			}
+			return nil
+		}
+	}
+	lost.Store(0)
+	c2, err := customConnect(f.alpnAddr, cfg, "dev7", "good", &lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Disconnect(50)
+	waitFor(t, 5*time.Second, "the refused refresh to close the session", func() bool { return lost.Load() == 1 })
+	if n := refreshes.Load(); n != 3 {
+		t.Fatalf("%d refreshes, want 3 (two admitted, the third refused)", n)
+	}
+	if !strings.Contains(f.log.String(), "refreshAfterInSeconds") {
+		t.Fatalf("refused refresh not logged:\n%s", f.log.String())
 	}
 }

@@ -44,8 +44,8 @@ type Config struct {
 	// Credentials verifies SigV4 presigned MQTT-over-WebSocket URLs (the same
 	// keys the API accepts); nil refuses them.
 	Credentials sigv4.Lookup
-	// CustomAuth runs custom authorizers for MQTT with ALPN mqtt; nil
-	// refuses those connections.
+	// CustomAuth runs custom authorizers (MQTT, MQTT over WebSocket and
+	// HTTPS publish); nil refuses custom authentication.
 	CustomAuth CustomAuthenticator
 	// Region is the region SigV4 credential scopes must name; "" accepts any.
 	Region string
@@ -399,10 +399,14 @@ func (g *Gateway) handle(conn *tls.Conn, kind listenerKind) {
 	}
 	cs := conn.ConnectionState()
 	switch {
+	case kind == listenerMQTT && len(cs.PeerCertificates) == 0:
+		// Only a CUSTOM_AUTH domain lets a client without a certificate
+		// through the 8883 handshake (snapshot.go).
+		g.serveMQTTWithoutCertificate(conn, cs)
 	case kind == listenerMQTT || cs.NegotiatedProtocol == protoMQTTX509:
 		g.serveMQTTX509(conn, cs)
 	case kind == listenerALPN && cs.NegotiatedProtocol == protoMQTTCustom:
-		g.serveMQTTCustom(conn, cs)
+		g.serveMQTTWithoutCertificate(conn, cs)
 	default:
 		// The HTTPS server owns it from now on.
 		g.release(conn.NetConn())
@@ -421,7 +425,7 @@ func (g *Gateway) serveMQTTX509(conn *tls.Conn, cs tls.ConnectionState) {
 	switch {
 	case d.allows(capMQTTX509):
 	case d.allows(capMQTTCustomX509):
-		g.refuseMQTT(conn, d, "custom authorizers are not supported yet, so authenticationType CUSTOM_AUTH_X509 admits no MQTT connection")
+		g.serveMQTTCustom(conn, cs, d, &CustomCertificate{DER: cs.PeerCertificates[0].Raw, Principal: p})
 		return
 	default:
 		g.refuseMQTT(conn, d, "MQTT with a client certificate is not allowed: "+d.allowedDescription())
@@ -440,6 +444,21 @@ func (g *Gateway) serveMQTTX509(conn *tls.Conn, cs tls.ConnectionState) {
 	if err := g.cfg.Broker.Serve(conn, p.CertificateID, d.Name, authz); err != nil {
 		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "certificate_id", p.CertificateID, "err", err)
 	}
+}
+
+// serveMQTTWithoutCertificate serves MQTT from a client that presented no
+// certificate: custom authentication, where the domain allows it.
+func (g *Gateway) serveMQTTWithoutCertificate(conn *tls.Conn, cs tls.ConnectionState) {
+	defer conn.Close()
+	d := g.snap.Load().lookup(cs.ServerName)
+	switch {
+	case d == nil || !d.Enabled:
+		return // the snapshot changed during the handshake
+	case !d.allows(capMQTTCustom):
+		g.refuseMQTT(conn, d, "MQTT with a custom authorizer is not allowed: "+d.allowedDescription())
+		return
+	}
+	g.serveMQTTCustom(conn, cs, d, nil)
 }
 
 func certificateID(der []byte) string {

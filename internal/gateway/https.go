@@ -105,21 +105,51 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		authz := p.authorizer(remoteIP(hc.RemoteAddr()), d.Name)
 		g.cfg.DeviceHandler.ServeHTTP(w, r.WithContext(withDeviceAuthorizer(r.Context(), authz)))
 	case certified && d.allows(capHTTPSCustomX509):
-		g.refuseHTTP(w, r, d, http.StatusUnauthorized, "UnauthorizedException",
-			"custom authorizers are not supported yet, so authenticationType CUSTOM_AUTH_X509 admits no request")
+		p, err := s.deviceFor(hc.state, g.cfg.Now())
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "UnauthorizedException", err.Error())
+			return
+		}
+		g.serveCustomPublish(w, r, hc, d, &CustomCertificate{DER: hc.state.PeerCertificates[0].Raw, Principal: p})
 	case certified:
 		g.refuseHTTP(w, r, d, http.StatusForbidden, "ForbiddenException", "HTTPS publish with a client certificate is not allowed: "+d.allowedDescription())
-	case hc.kind == listenerALPN && customAuthRequest(r):
+	case hc.kind == listenerALPN && wantsCustomAuth(r, d, capHTTPSCustom, capHTTPSSigV4):
 		if !d.allows(capHTTPSCustom) {
 			g.refuseHTTP(w, r, d, http.StatusForbidden, "ForbiddenException", "HTTPS publish with a custom authorizer is not allowed: "+d.allowedDescription())
 			return
 		}
-		g.refuseHTTP(w, r, d, http.StatusUnauthorized, "UnauthorizedException", "custom authorizers are not supported yet")
+		g.serveCustomPublish(w, r, hc, d, nil)
 	case d.allows(capHTTPSSigV4):
 		g.cfg.SigV4Handler.ServeHTTP(w, r)
 	default:
 		g.refuseHTTP(w, r, d, http.StatusForbidden, "ForbiddenException", "HTTPS publish with SigV4 is not allowed: "+d.allowedDescription())
 	}
+}
+
+// serveCustomPublish serves an HTTPS publish authenticated by a custom
+// authorizer: the handler authorizes the publish with the policies the
+// function returned (and the certificate's, with CUSTOM_AUTH_X509).
+func (g *Gateway) serveCustomPublish(w http.ResponseWriter, r *http.Request, hc *httpConn, d *domainState, cert *CustomCertificate) {
+	sess, ok := g.authenticateCustomHTTP(w, r, hc, d, cert)
+	if !ok {
+		return
+	}
+	g.cfg.DeviceHandler.ServeHTTP(w, r.WithContext(withDeviceAuthorizer(r.Context(), sess.Authz)))
+}
+
+// wantsCustomAuth reports whether a request without a client certificate
+// goes to a custom authorizer: it names one or carries a token signature
+// (reference 7.4), or the domain admits custom authentication and not
+// SigV4, so that a device relying on the domain's default authorizer needs
+// no x-amz-customauthorizer-name.
+func wantsCustomAuth(r *http.Request, d *domainState, custom, sigv4 capability) bool {
+	return customAuthRequest(r) || (d.allows(custom) && !d.allows(sigv4) && !signedWithSigV4(r))
+}
+
+// signedWithSigV4 reports whether a request carries a SigV4 signature, in
+// its Authorization header or its query string (presigned).
+func signedWithSigV4(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-") || r.URL.Query().Has("X-Amz-Signature")
 }
 
 // customAuthRequest reports whether a request names a custom authorizer

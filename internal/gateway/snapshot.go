@@ -143,6 +143,9 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		}
 		ds.mqtt = base.Clone()
 		ds.mqtt.ClientAuth = tls.RequireAnyClientCert
+		if ds.customOn8883() {
+			ds.mqtt.ClientAuth = tls.RequestClientCert
+		}
 		ds.mqtt.NextProtos = []string{protoMQTTX509, protoMQTTCustom}
 		ds.https = base.Clone()
 		ds.https.ClientAuth = tls.RequestClientCert

@@ -21,8 +21,9 @@ const WebSocketSigningName = "iotdevicegateway"
 
 // serveWebSocket serves MQTT over WebSocket at /mqtt: the upgrade request is
 // authenticated by the connection's client certificate when it has one,
-// else by a SigV4 presigned URL; the WebSocket then carries MQTT in binary
-// frames to the broker, tracked like any device connection.
+// else by a SigV4 presigned URL, else by a custom authorizer (headers or
+// query string of the upgrade request); the WebSocket then carries MQTT in
+// binary frames to the broker, tracked like any device connection.
 func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *httpConn, s *snapshot, d *domainState) {
 	if !websocket.IsWebSocketUpgrade(r) || r.Method != http.MethodGet {
 		writeError(w, http.StatusBadRequest, "InvalidRequestException", "/mqtt expects a WebSocket upgrade (GET with Upgrade: websocket)")
@@ -33,6 +34,8 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 		id        string
 		device    []byte
 		principal Principal
+		custom    *CustomSession
+		ok        bool
 	)
 	switch {
 	case len(hc.state.PeerCertificates) > 0:
@@ -60,13 +63,16 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 			return
 		}
 		id = "sigv4:" + key
-	case hc.kind == listenerALPN && customAuthRequest(r):
+	case hc.kind == listenerALPN && wantsCustomAuth(r, d, capWSSCustom, capWSSSigV4):
 		if !d.allows(capWSSCustom) {
 			g.refuseHTTP(w, r, d, http.StatusForbidden, "ForbiddenException", "MQTT over WebSocket with a custom authorizer is not allowed: "+d.allowedDescription())
 			return
 		}
-		g.refuseHTTP(w, r, d, http.StatusUnauthorized, "UnauthorizedException", "custom authorizers are not supported yet")
-		return
+		via = capWSSCustom
+		if custom, ok = g.authenticateCustomHTTP(w, r, hc, d, nil); !ok {
+			return
+		}
+		id = custom.Principal
 	default:
 		g.refuseHTTP(w, r, d, http.StatusForbidden, "MissingAuthenticationTokenException",
 			"MQTT over WebSocket needs a SigV4 presigned URL (service "+WebSocketSigningName+") or a client certificate")
@@ -104,6 +110,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 	if device != nil {
 		lc.authz = newLiveAuthorizer(principal, remoteIP(hc.RemoteAddr()), d.Name)
 		authz = lc.authz
+	}
+	if custom != nil {
+		authz = custom.Authz
+		defer g.superviseCustom(conn, custom, d.Name)()
 	}
 	untrack := g.track(lc)
 	defer untrack()

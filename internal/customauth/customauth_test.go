@@ -1,4 +1,4 @@
-package main
+package customauth
 
 import (
 	"context"
@@ -60,10 +60,10 @@ func TestCustomAuthMQTT(t *testing.T) {
 	if _, err := fns.Put(ctx, function.Function{Name: "auth", URL: srv.URL}); err != nil {
 		t.Fatal(err)
 	}
-	ca := &customAuth{endpoints: eps, authorizers: auths, region: "us-east-1", account: "123456789012"}
-	req := gateway.CustomMQTT{Domain: "iot.example.com", ServerName: "iot.example.com", Username: "dev7", HasUsername: true,
-		Password: []byte("good"), HasPassword: true, ClientID: "dev7", SourceIP: netip.MustParseAddr("127.0.0.1")}
-	if _, _, _, err := ca.AuthenticateMQTT(ctx, req); err == nil || !strings.Contains(err.Error(), "no authorizer") {
+	ca := New(eps, auths, "us-east-1", "123456789012")
+	req := gateway.CustomRequest{Domain: "iot.example.com", ServerName: "iot.example.com", SourceIP: netip.MustParseAddr("127.0.0.1"),
+		MQTT: &gateway.CustomMQTT{Username: "dev7", HasUsername: true, Password: []byte("good"), HasPassword: true, ClientID: "dev7"}}
+	if _, err := ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "no authorizer") {
 		t.Fatalf("no authorizer: %v", err)
 	}
 	fnARN := "arn:aws:lambda:us-east-1:123456789012:function:auth"
@@ -75,23 +75,24 @@ func TestCustomAuthMQTT(t *testing.T) {
 		t.Fatal(err)
 	}
 	// serve refreshes the view on every store change; here, by hand.
-	if err := ca.refresh(ctx); err != nil {
+	if err := ca.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	principal, authz, lifetime, err := ca.AuthenticateMQTT(ctx, req)
-	if err != nil || principal != "dev7" || lifetime != 600*time.Second || !authz.Connect("dev7", nil) || !authz.Publish("t", false) || authz.Subscribe("t") {
-		t.Fatalf("= %q %v %v", principal, lifetime, err)
+	s, err := ca.Authenticate(ctx, req)
+	if err != nil || s.Principal != "dev7" || s.Lifetime != 600*time.Second || s.RefreshAfter != 300*time.Second ||
+		!s.Authz.Connect("dev7", nil) || !s.Authz.Publish("t", false) || s.Authz.Subscribe("t") {
+		t.Fatalf("= %+v %v", s, err)
 	}
-	req.Password = []byte("bad")
-	if _, _, _, err := ca.AuthenticateMQTT(ctx, req); err == nil || !strings.Contains(err.Error(), "isAuthenticated false") {
+	req.MQTT.Password = []byte("bad")
+	if _, err := ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "isAuthenticated false") {
 		t.Fatalf("bad password: %v", err)
 	}
-	req.Username = "dev7?x-amz-customauthorizer-name=Nope"
-	if _, _, _, err := ca.AuthenticateMQTT(ctx, req); err == nil || !strings.Contains(err.Error(), "Nope") {
+	req.MQTT.Username = "dev7?x-amz-customauthorizer-name=Nope"
+	if _, err := ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "Nope") {
 		t.Fatalf("unknown authorizer: %v", err)
 	}
-	req.Username = "dev7?a=b?c"
-	if _, _, _, err := ca.AuthenticateMQTT(ctx, req); err == nil || !strings.Contains(err.Error(), "step username") {
+	req.MQTT.Username = "dev7?a=b?c"
+	if _, err := ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "step username") {
 		t.Fatalf("second ?: %v", err)
 	}
 }
