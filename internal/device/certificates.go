@@ -44,7 +44,7 @@ func (s *Service) CreateKeysAndCertificate(ctx context.Context, setAsActive bool
 	}
 	id := CertificateID(der)
 	_, err = s.st.Update(ctx, func(tx *sql.Tx) error {
-		return s.insert(ctx, tx, cert, status, ModeDefault)
+		return s.insert(ctx, tx, cert, status, ModeDefault, "")
 	})
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func (s *Service) RegisterCertificateWithoutCA(ctx context.Context, certificateP
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("device: %w", err)
 		}
-		return s.insert(ctx, tx, cert, status, ModeSNIOnly)
+		return s.insert(ctx, tx, cert, status, ModeSNIOnly, "")
 	})
 	if err != nil {
 		return nil, err
@@ -94,7 +94,9 @@ func (s *Service) RegisterCertificateWithoutCA(ctx context.Context, certificateP
 	return s.DescribeCertificate(ctx, id)
 }
 
-func (s *Service) insert(ctx context.Context, tx *sql.Tx, cert *x509.Certificate, status Status, mode Mode) error {
+// insert adds a certificate; caID is the registered CA that signed it, ""
+// for none.
+func (s *Service) insert(ctx context.Context, tx *sql.Tx, cert *x509.Certificate, status Status, mode Mode, caID string) error {
 	gen, err := newGenerationID()
 	if err != nil {
 		return err
@@ -103,8 +105,8 @@ func (s *Service) insert(ctx context.Context, tx *sql.Tx, cert *x509.Certificate
 	_, err = tx.ExecContext(ctx, `INSERT INTO device_certificates
 		(id, der, status, mode, ca_certificate_id, owned_by, not_before, not_after,
 		 created_ms, modified_ms, customer_version, generation_id)
-		VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, 1, ?)`,
-		CertificateID(cert.Raw), cert.Raw, string(status), string(mode), s.account,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+		CertificateID(cert.Raw), cert.Raw, string(status), string(mode), caID, s.account,
 		cert.NotBefore.Unix(), cert.NotAfter.Unix(), now, now, gen)
 	if err != nil {
 		return fmt.Errorf("device: insert certificate: %w", err)

@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/portico-iot/portico/internal/fault"
@@ -120,6 +121,10 @@ type KeysAndCertificate struct {
 type Service struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Logger reports just-in-time registrations; nil means slog.Default().
+	Logger *slog.Logger
+
+	jitr *autoRegistrar
 
 	st      *store.Store
 	ca      *pki.CA
@@ -188,6 +193,7 @@ var migrations = []string{
 		value       TEXT NOT NULL,
 		PRIMARY KEY (policy_name, key)
 	);`,
+	caMigration,
 }
 
 // NewService migrates the "device" component and returns the registry for
@@ -202,7 +208,9 @@ func NewService(ctx context.Context, st *store.Store, ca *pki.CA, region, accoun
 	if err := st.Migrate(ctx, "device", migrations); err != nil {
 		return nil, fmt.Errorf("device: %w", err)
 	}
-	return &Service{st: st, ca: ca, region: region, account: account}, nil
+	s := &Service{st: st, ca: ca, region: region, account: account}
+	s.jitr = newAutoRegistrar(s)
+	return s, nil
 }
 
 func (s *Service) now() time.Time {

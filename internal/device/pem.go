@@ -18,31 +18,39 @@ import (
 // whose key AWS IoT supports. A malformed input is an Invalid fault; a
 // well-formed certificate IoT cannot use is a CertificateValidationException.
 func parseCertificatePEM(text string) (*x509.Certificate, error) {
+	return parseMemberPEM(text, "certificatePem")
+}
+
+// parseMemberPEM is parseCertificatePEM for the request member named member
+// (caCertificate, verificationCertificate, ...), which its messages name.
+func parseMemberPEM(text, member string) (*x509.Certificate, error) {
 	if text == "" {
-		return nil, fault.Invalidf("certificatePem is required")
+		return nil, fault.Invalidf("%s is required", member)
 	}
-	if n := utf8.RuneCountInString(text); n > MaxPEMLength {
-		return nil, fault.Invalidf("1 validation error detected: Value at 'certificatePem' failed to satisfy constraint: Member must have length less than or equal to %d", MaxPEMLength)
+	// The byte length bounds the rune count: a cheap check first, so that a
+	// huge body is refused without being scanned.
+	if len(text) > 4*MaxPEMLength || utf8.RuneCountInString(text) > MaxPEMLength {
+		return nil, fault.Invalidf("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", member, MaxPEMLength)
 	}
 	block, rest := pem.Decode([]byte(text))
 	if block == nil {
-		return nil, fault.Invalidf("certificatePem is not a PEM-encoded certificate")
+		return nil, fault.Invalidf("%s is not a PEM-encoded certificate", member)
 	}
 	if block.Type != "CERTIFICATE" {
-		return nil, fault.Invalidf("certificatePem holds a PEM block of type %q, not CERTIFICATE", block.Type)
+		return nil, fault.Invalidf("%s holds a PEM block of type %q, not CERTIFICATE", member, block.Type)
 	}
 	if len(block.Headers) != 0 {
-		return nil, fault.Invalidf("certificatePem has PEM headers; a certificate block carries none")
+		return nil, fault.Invalidf("%s has PEM headers; a certificate block carries none", member)
 	}
 	if len(bytes.TrimSpace(rest)) != 0 {
 		if next, _ := pem.Decode(rest); next != nil {
-			return nil, fault.Invalidf("certificatePem must hold exactly one certificate, not a chain")
+			return nil, fault.Invalidf("%s must hold exactly one certificate, not a chain", member)
 		}
-		return nil, fault.Invalidf("certificatePem has unexpected data after the certificate")
+		return nil, fault.Invalidf("%s has unexpected data after the certificate", member)
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, fault.Invalidf("certificatePem does not hold a valid X.509 certificate: %v", err)
+		return nil, fault.Invalidf("%s does not hold a valid X.509 certificate: %v", member, err)
 	}
 	if err := checkSupportedKey(cert); err != nil {
 		return nil, err

@@ -18,12 +18,15 @@ import (
 // device does: the policies and things attached to the certificate, read
 // when the snapshot was built.
 type Identity struct {
-	ID        string
-	ARN       string
-	Status    Status
-	Mode      Mode
-	NotBefore time.Time
-	NotAfter  time.Time
+	ID     string
+	ARN    string
+	Status Status
+	Mode   Mode
+	// CACertificateID is the registered CA that signed the certificate; ""
+	// for none.
+	CACertificateID string
+	NotBefore       time.Time
+	NotAfter        time.Time
 
 	// Policies are the parsed default versions of the policies attached to
 	// the certificate, ordered by name; PolicyNames are their names. Pass
@@ -81,6 +84,7 @@ var (
 	ErrCertificateExpired     = errors.New("device: client certificate has expired")
 	ErrCertificateNotYetValid = errors.New("device: client certificate is not valid yet")
 	ErrSNIRequired            = errors.New("device: client certificate is registered without a CA (SNI_ONLY) and the client sent no SNI")
+	ErrCANotActive            = errors.New("device: client certificate was registered with a CA certificate that is not ACTIVE")
 )
 
 // Snapshot is an immutable view of every registered certificate, keyed by
@@ -89,6 +93,13 @@ var (
 // change feed fires and swap it atomically. Safe for concurrent use.
 type Snapshot struct {
 	byHash map[[sha256.Size]byte]Identity
+	// cas are the registered CA certificates by ID; issuers the same by
+	// raw subject, for just-in-time registration.
+	cas     map[string]*snapshotCA
+	issuers map[string][]*snapshotCA
+	// jitr queues just-in-time registrations; nil in an IdentityOf
+	// snapshot.
+	jitr *autoRegistrar
 }
 
 // Snapshot reads every registered certificate, with its attached policies
@@ -133,7 +144,15 @@ func (s *Service) snapshot(ctx context.Context, only string) (*Snapshot, error) 
 	if err != nil {
 		return nil, err
 	}
-	query, args := `SELECT der, status, mode, not_before, not_after FROM device_certificates`, []any{}
+	snap := &Snapshot{byHash: map[[sha256.Size]byte]Identity{}}
+	// Before the certificates' query: the store may have one connection,
+	// which that query's open rows hold.
+	if only == "" {
+		if err := s.snapshotCAs(ctx, snap); err != nil {
+			return nil, err
+		}
+	}
+	query, args := `SELECT der, status, mode, ca_certificate_id, not_before, not_after FROM device_certificates`, []any{}
 	if only != "" {
 		query, args = query+` WHERE id=?`, append(args, only)
 	}
@@ -142,19 +161,18 @@ func (s *Service) snapshot(ctx context.Context, only string) (*Snapshot, error) 
 		return nil, fmt.Errorf("device: snapshot: %w", err)
 	}
 	defer rows.Close()
-	snap := &Snapshot{byHash: map[[sha256.Size]byte]Identity{}}
 	for rows.Next() {
 		var (
 			der                 []byte
-			status, mode        string
+			status, mode, caID  string
 			notBefore, notAfter int64
 		)
-		if err := rows.Scan(&der, &status, &mode, &notBefore, &notAfter); err != nil {
+		if err := rows.Scan(&der, &status, &mode, &caID, &notBefore, &notAfter); err != nil {
 			return nil, fmt.Errorf("device: snapshot: %w", err)
 		}
 		id := CertificateID(der)
 		ident := Identity{
-			ID: id, ARN: s.ARN(id), Status: Status(status), Mode: Mode(mode),
+			ID: id, ARN: s.ARN(id), Status: Status(status), Mode: Mode(mode), CACertificateID: caID,
 			NotBefore: time.Unix(notBefore, 0).UTC(), NotAfter: time.Unix(notAfter, 0).UTC(),
 			Things: things[id], region: s.region, account: s.account,
 		}
@@ -230,14 +248,26 @@ func (s *Snapshot) Lookup(der []byte) (Identity, bool) {
 // Authenticate decides whether a client certificate (its DER, as in
 // tls.ConnectionState.PeerCertificates[0].Raw or the rawCerts[0] of
 // VerifyPeerCertificate) may connect at now: it must be registered, ACTIVE and
-// within its validity, and a certificate registered without a CA needs the
-// client to have sent SNI (serverName). The error is one of the Err*
-// sentinels; the identity is returned whenever the certificate is known, so a
-// refusal can be logged with its ID.
+// within its validity, the CA it was registered with (if any) must be
+// ACTIVE, and a certificate registered without a CA needs the client to have
+// sent SNI (serverName). The error is one of the Err* sentinels; the
+// identity is returned whenever the certificate is known, so a refusal can
+// be logged with its ID.
+//
+// An unknown certificate signed by a registered CA that auto-registers is
+// queued for just-in-time registration (PENDING_ACTIVATION, then the
+// registration event) and refused with ErrAutoRegistering; the registration
+// happens after the handshake, never during it.
 func (s *Snapshot) Authenticate(der []byte, serverName string, now time.Time) (Identity, error) {
 	id, ok := s.Lookup(der)
 	switch {
 	case !ok:
+		if s.jitr != nil {
+			if cert, ca := s.autoRegistrationCA(der, now); ca != nil {
+				s.jitr.enqueue(cert, ca.id)
+				return Identity{ID: CertificateID(der), CACertificateID: ca.id}, ErrAutoRegistering
+			}
+		}
 		return Identity{}, ErrUnknownCertificate
 	case id.Status != StatusActive:
 		return id, ErrCertificateNotActive
@@ -245,8 +275,34 @@ func (s *Snapshot) Authenticate(der []byte, serverName string, now time.Time) (I
 		return id, ErrCertificateNotYetValid
 	case now.After(id.NotAfter):
 		return id, ErrCertificateExpired
+	case id.CACertificateID != "" && !s.caActive(id.CACertificateID):
+		return id, ErrCANotActive
 	case id.Mode == ModeSNIOnly && serverName == "":
 		return id, ErrSNIRequired
 	}
 	return id, nil
+}
+
+// caActive reports whether the registered CA with the given ID is ACTIVE.
+func (s *Snapshot) caActive(id string) bool {
+	ca := s.cas[id]
+	return ca != nil && ca.status == CAStatusActive
+}
+
+// snapshotCAs reads the registered CA certificates into snap and gives it
+// the just-in-time registration queue.
+func (s *Service) snapshotCAs(ctx context.Context, snap *Snapshot) error {
+	cas, err := readCAs(ctx, s.st.DB(), "")
+	if err != nil {
+		return err
+	}
+	snap.cas = make(map[string]*snapshotCA, len(cas))
+	snap.issuers = make(map[string][]*snapshotCA, len(cas))
+	for _, ca := range cas {
+		sc := &snapshotCA{id: ca.id, cert: ca.cert, status: ca.status, auto: ca.auto}
+		snap.cas[ca.id] = sc
+		snap.issuers[string(ca.cert.RawSubject)] = append(snap.issuers[string(ca.cert.RawSubject)], sc)
+	}
+	snap.jitr = s.jitr
+	return nil
 }
