@@ -62,7 +62,10 @@ type Checker struct {
 	ctx     context.Context
 	runners map[string]*runner
 	status  map[string]Status
-	wg      sync.WaitGroup
+	// calculated are the CALCULATED checks, recomputed from their
+	// children whenever a status is published.
+	calculated map[string]Config
+	wg         sync.WaitGroup
 }
 
 type runner struct {
@@ -170,8 +173,18 @@ func (c *Checker) Sync(ctx context.Context, checks []HealthCheck) {
 	}
 	notify := false
 	seen := map[string]bool{}
+	calculated := map[string]Config{}
 	for _, hc := range checks {
 		seen[hc.ID] = true
+		if hc.Config.Type == TypeCalculated {
+			// Never probed: recalc derives it from its children below.
+			calculated[hc.ID] = hc.Config
+			if r := c.runners[hc.ID]; r != nil {
+				r.cancel()
+				delete(c.runners, hc.ID)
+			}
+			continue
+		}
 		r := c.runners[hc.ID]
 		if r != nil && r.version == hc.Version {
 			continue
@@ -201,6 +214,15 @@ func (c *Checker) Sync(ctx context.Context, checks []HealthCheck) {
 				notify = true
 			}
 		}
+	}
+	for id := range c.calculated {
+		if !seen[id] && c.publish(id, nil) {
+			notify = true
+		}
+	}
+	c.calculated = calculated
+	if c.recalc() {
+		notify = true
 	}
 	c.mu.Unlock()
 	if notify {
@@ -258,6 +280,9 @@ func (c *Checker) probeLoop(ctx context.Context, hc HealthCheck, raw bool) {
 		}
 		st.Healthy = effective(hc.Config, raw)
 		flipped := c.publish(hc.ID, &st)
+		if c.recalc() {
+			flipped = true
+		}
 		c.mu.Unlock()
 		if flipped {
 			c.changed()

@@ -50,15 +50,16 @@ func TestServiceLifecycle(t *testing.T) {
 	wantFault(t, err, "HealthCheckAlreadyExists")
 
 	for name, bad := range map[string]Config{
-		"interval 20":   {Type: TypeTCP, IPAddress: "192.0.2.1", Port: 1, RequestInterval: 20},
-		"threshold 11":  {Type: TypeTCP, IPAddress: "192.0.2.1", Port: 1, FailureThreshold: 11},
-		"tcp no port":   {Type: TypeTCP, IPAddress: "192.0.2.1"},
-		"no target":     {Type: TypeHTTP},
-		"str no search": {Type: TypeHTTPStrMatch, IPAddress: "192.0.2.1"},
-		"calculated":    {Type: "CALCULATED"},
-		"unknown type":  {Type: "PING", IPAddress: "192.0.2.1"},
-		"bad ip":        {Type: TypeHTTP, IPAddress: "nope"},
-		"two regions":   {Type: TypeHTTP, IPAddress: "192.0.2.1", Regions: []string{"us-east-1", "eu-west-1"}},
+		"interval 20":              {Type: TypeTCP, IPAddress: "192.0.2.1", Port: 1, RequestInterval: 20},
+		"threshold 11":             {Type: TypeTCP, IPAddress: "192.0.2.1", Port: 1, FailureThreshold: 11},
+		"tcp no port":              {Type: TypeTCP, IPAddress: "192.0.2.1"},
+		"no target":                {Type: TypeHTTP},
+		"str no search":            {Type: TypeHTTPStrMatch, IPAddress: "192.0.2.1"},
+		"calculated with a target": {Type: TypeCalculated, IPAddress: "192.0.2.1"},
+		"cloudwatch":               {Type: "CLOUDWATCH_METRIC"},
+		"unknown type":             {Type: "PING", IPAddress: "192.0.2.1"},
+		"bad ip":                   {Type: TypeHTTP, IPAddress: "nope"},
+		"two regions":              {Type: TypeHTTP, IPAddress: "192.0.2.1", Regions: []string{"us-east-1", "eu-west-1"}},
 	} {
 		if _, err := svc.Create(ctx, "ref-"+name, bad); err == nil {
 			t.Errorf("%s: accepted", name)

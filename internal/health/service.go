@@ -2,7 +2,8 @@
 // get, list, update, delete, count, with Route 53's CallerReference and
 // version rules, stored through internal/store) and the Checker, the runtime
 // that probes every check for real and publishes statuses through an atomic
-// snapshot.
+// snapshot. CALCULATED checks are never probed: the Checker derives them
+// from their children (calculated.go).
 //
 // Extension: RequestInterval accepts 1 to 9 seconds besides Route 53's 10
 // and 30, for fast failover on a local network. Health checks may target
@@ -32,6 +33,9 @@ const (
 	TypeHTTPS         = "HTTPS"
 	TypeHTTPStrMatch  = "HTTP_STR_MATCH"
 	TypeHTTPSStrMatch = "HTTPS_STR_MATCH"
+	// TypeCalculated is healthy when at least HealthThreshold of its
+	// ChildHealthChecks are; it is never probed.
+	TypeCalculated = "CALCULATED"
 )
 
 // Defaults and limits (reference C.9).
@@ -41,6 +45,8 @@ const (
 	MaxSearchBytes          = 5120
 	DefaultPageSize         = 100
 	MaxPageSize             = 1000
+	MaxChildHealthChecks    = 256
+	MaxHealthThreshold      = 256
 )
 
 var checkerRegions = []string{"us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1"}
@@ -61,6 +67,9 @@ type Config struct {
 	Disabled                 bool     `json:"disabled,omitempty"`
 	EnableSNI                bool     `json:"sni,omitempty"`
 	Regions                  []string `json:"regions,omitempty"`
+	// HealthThreshold and ChildHealthChecks configure CALCULATED checks.
+	HealthThreshold   int32    `json:"healthThreshold,omitempty"`
+	ChildHealthChecks []string `json:"children,omitempty"`
 }
 
 // HealthCheck is a stored health check.
@@ -120,8 +129,13 @@ func noSuch(id string) error {
 func normalize(c Config) (Config, error) {
 	switch c.Type {
 	case TypeTCP, TypeHTTP, TypeHTTPS, TypeHTTPStrMatch, TypeHTTPSStrMatch:
-	case "CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL":
-		return c, invalid("Portico does not support health checks of type %s yet (supported: TCP, HTTP, HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH)", c.Type)
+	case TypeCalculated:
+		if len(c.ChildHealthChecks) == 0 {
+			c.ChildHealthChecks = nil // as stored, so a replay compares equal
+		}
+		return c, checkCalculated(c)
+	case "CLOUDWATCH_METRIC", "RECOVERY_CONTROL":
+		return c, invalid("Portico does not support health checks of type %s yet (supported: TCP, HTTP, HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, CALCULATED)", c.Type)
 	default:
 		return c, invalid("1 validation error detected: Value '%s' at 'healthCheckConfig.type' failed to satisfy constraint: Member must satisfy enum value set: [HTTP, HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, TCP, CALCULATED, CLOUDWATCH_METRIC, RECOVERY_CONTROL]", c.Type)
 	}
@@ -152,6 +166,12 @@ func normalize(c Config) (Config, error) {
 
 // checkMutable validates the fields UpdateHealthCheck may change.
 func checkMutable(c Config) error {
+	if c.Type == TypeCalculated {
+		return checkCalculated(c)
+	}
+	if c.HealthThreshold != 0 || c.ChildHealthChecks != nil {
+		return invalid("HealthThreshold and ChildHealthChecks apply only to health checks of type CALCULATED, not %s", c.Type)
+	}
 	if c.IPAddress != "" && net.ParseIP(c.IPAddress) == nil {
 		return invalid("Invalid IP address: %s", c.IPAddress)
 	}
@@ -220,6 +240,9 @@ func (s *Service) Create(ctx context.Context, callerReference string, cfg Config
 				"A health check with caller reference %s already exists.", callerReference)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err := checkChildren(ctx, tx, out.ID, cfg.ChildHealthChecks); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO health_caller_references (reference, id, config) VALUES (?, ?, ?)`,
@@ -365,6 +388,9 @@ type UpdateInput struct {
 	EnableSNI                *bool
 	Regions                  []string
 	ResetElements            []string
+	// HealthThreshold and ChildHealthChecks change CALCULATED checks.
+	HealthThreshold   *int32
+	ChildHealthChecks []string
 }
 
 // Update changes the mutable fields and bumps the version.
@@ -389,6 +415,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Healt
 			case "ResourcePath":
 				c.ResourcePath = ""
 			case "ChildHealthChecks":
+				c.ChildHealthChecks = nil
 			default:
 				return invalid("1 validation error detected: Value '%s' at 'resetElements' failed to satisfy constraint: Member must satisfy enum value set: [FullyQualifiedDomainName, Regions, ResourcePath, ChildHealthChecks]", r)
 			}
@@ -420,10 +447,19 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Healt
 		if in.Regions != nil {
 			c.Regions = in.Regions
 		}
-		if c.Port == 0 {
+		if in.HealthThreshold != nil {
+			c.HealthThreshold = *in.HealthThreshold
+		}
+		if in.ChildHealthChecks != nil {
+			c.ChildHealthChecks = in.ChildHealthChecks
+		}
+		if c.Port == 0 && c.Type != TypeCalculated {
 			return invalid("1 validation error detected: Value '0' at 'port' failed to satisfy constraint: Member must have value greater than or equal to 1")
 		}
 		if err := checkMutable(*c); err != nil {
+			return err
+		}
+		if err := checkChildren(ctx, tx, id, c.ChildHealthChecks); err != nil {
 			return err
 		}
 		hc.Version++

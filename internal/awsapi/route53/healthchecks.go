@@ -69,19 +69,25 @@ type xmlRegions struct {
 }
 
 type xmlHealthCheckConfig struct {
-	IPAddress                string      `xml:"IPAddress,omitempty"`
-	Port                     int32       `xml:"Port,omitempty"`
-	Type                     string      `xml:"Type"`
-	ResourcePath             string      `xml:"ResourcePath,omitempty"`
-	FullyQualifiedDomainName string      `xml:"FullyQualifiedDomainName,omitempty"`
-	SearchString             string      `xml:"SearchString,omitempty"`
-	RequestInterval          int32       `xml:"RequestInterval"`
-	FailureThreshold         int32       `xml:"FailureThreshold"`
-	MeasureLatency           bool        `xml:"MeasureLatency"`
-	Inverted                 bool        `xml:"Inverted"`
-	Disabled                 bool        `xml:"Disabled"`
-	EnableSNI                bool        `xml:"EnableSNI"`
-	Regions                  *xmlRegions `xml:"Regions,omitempty"`
+	IPAddress                string       `xml:"IPAddress,omitempty"`
+	Port                     int32        `xml:"Port,omitempty"`
+	Type                     string       `xml:"Type"`
+	ResourcePath             string       `xml:"ResourcePath,omitempty"`
+	FullyQualifiedDomainName string       `xml:"FullyQualifiedDomainName,omitempty"`
+	SearchString             string       `xml:"SearchString,omitempty"`
+	RequestInterval          int32        `xml:"RequestInterval,omitempty"` // absent on CALCULATED checks
+	FailureThreshold         int32        `xml:"FailureThreshold,omitempty"`
+	MeasureLatency           bool         `xml:"MeasureLatency"`
+	Inverted                 bool         `xml:"Inverted"`
+	Disabled                 bool         `xml:"Disabled"`
+	HealthThreshold          *int32       `xml:"HealthThreshold"`
+	ChildHealthChecks        *xmlChildren `xml:"ChildHealthChecks"`
+	EnableSNI                bool         `xml:"EnableSNI"`
+	Regions                  *xmlRegions  `xml:"Regions,omitempty"`
+}
+
+type xmlChildren struct {
+	ChildHealthCheck []string `xml:"ChildHealthCheck"`
 }
 
 type xmlHealthCheck struct {
@@ -101,30 +107,35 @@ func healthCheckXML(hc *health.HealthCheck) xmlHealthCheck {
 	if c.Regions != nil {
 		out.HealthCheckConfig.Regions = &xmlRegions{Region: c.Regions}
 	}
+	if c.Type == health.TypeCalculated {
+		threshold := c.HealthThreshold
+		out.HealthCheckConfig.HealthThreshold = &threshold
+		out.HealthCheckConfig.ChildHealthChecks = &xmlChildren{ChildHealthCheck: c.ChildHealthChecks}
+	}
 	return out
 }
 
 // xmlHealthCheckConfigIn reads numbers and booleans as text so that bad
 // values get InvalidInput naming the member.
 type xmlHealthCheckConfigIn struct {
-	IPAddress                *string     `xml:"IPAddress"`
-	Port                     *string     `xml:"Port"`
-	Type                     *string     `xml:"Type"`
-	ResourcePath             *string     `xml:"ResourcePath"`
-	FullyQualifiedDomainName *string     `xml:"FullyQualifiedDomainName"`
-	SearchString             *string     `xml:"SearchString"`
-	RequestInterval          *string     `xml:"RequestInterval"`
-	FailureThreshold         *string     `xml:"FailureThreshold"`
-	MeasureLatency           *string     `xml:"MeasureLatency"`
-	Inverted                 *string     `xml:"Inverted"`
-	Disabled                 *string     `xml:"Disabled"`
-	EnableSNI                *string     `xml:"EnableSNI"`
-	Regions                  *xmlRegions `xml:"Regions"`
-	HealthThreshold          *present    `xml:"HealthThreshold"`
-	ChildHealthChecks        *present    `xml:"ChildHealthChecks"`
-	AlarmIdentifier          *present    `xml:"AlarmIdentifier"`
-	RoutingControlArn        *present    `xml:"RoutingControlArn"`
-	HealthCheckVersion       *string     `xml:"HealthCheckVersion"`
+	IPAddress                *string      `xml:"IPAddress"`
+	Port                     *string      `xml:"Port"`
+	Type                     *string      `xml:"Type"`
+	ResourcePath             *string      `xml:"ResourcePath"`
+	FullyQualifiedDomainName *string      `xml:"FullyQualifiedDomainName"`
+	SearchString             *string      `xml:"SearchString"`
+	RequestInterval          *string      `xml:"RequestInterval"`
+	FailureThreshold         *string      `xml:"FailureThreshold"`
+	MeasureLatency           *string      `xml:"MeasureLatency"`
+	Inverted                 *string      `xml:"Inverted"`
+	Disabled                 *string      `xml:"Disabled"`
+	EnableSNI                *string      `xml:"EnableSNI"`
+	Regions                  *xmlRegions  `xml:"Regions"`
+	HealthThreshold          *string      `xml:"HealthThreshold"`
+	ChildHealthChecks        *xmlChildren `xml:"ChildHealthChecks"`
+	AlarmIdentifier          *present     `xml:"AlarmIdentifier"`
+	RoutingControlArn        *present     `xml:"RoutingControlArn"`
+	HealthCheckVersion       *string      `xml:"HealthCheckVersion"`
 	ResetElements            *struct {
 		ResettableElementName []string `xml:"ResettableElementName"`
 	} `xml:"ResetElements"`
@@ -148,6 +159,16 @@ func parseBoolPtr(member string, s *string) (*bool, error) {
 	}
 	b, err := parseBool(member, *s)
 	return &b, err
+}
+
+// children returns the child ids of a request, never nil: an empty
+// ChildHealthChecks element names no children.
+func children(x *xmlChildren) []string {
+	out := []string{}
+	for _, id := range x.ChildHealthCheck {
+		out = append(out, strings.TrimSpace(id))
+	}
+	return out
 }
 
 func str(s *string) string {
@@ -186,7 +207,7 @@ func (h *handler) createHealthCheck(ctx context.Context, w http.ResponseWriter, 
 	for _, u := range []struct {
 		name string
 		v    *present
-	}{{"HealthThreshold", in.HealthThreshold}, {"ChildHealthChecks", in.ChildHealthChecks}, {"AlarmIdentifier", in.AlarmIdentifier}, {"RoutingControlArn", in.RoutingControlArn}} {
+	}{{"AlarmIdentifier", in.AlarmIdentifier}, {"RoutingControlArn", in.RoutingControlArn}} {
 		if u.v != nil {
 			return fault.Coded(fault.Invalid, "InvalidInput", "Portico does not support %s in health checks yet", u.name)
 		}
@@ -197,7 +218,8 @@ func (h *handler) createHealthCheck(ctx context.Context, w http.ResponseWriter, 
 		member string
 		src    *string
 		dst    *int32
-	}{{"Port", in.Port, &cfg.Port}, {"RequestInterval", in.RequestInterval, &cfg.RequestInterval}, {"FailureThreshold", in.FailureThreshold, &cfg.FailureThreshold}} {
+	}{{"Port", in.Port, &cfg.Port}, {"RequestInterval", in.RequestInterval, &cfg.RequestInterval}, {"FailureThreshold", in.FailureThreshold, &cfg.FailureThreshold},
+		{"HealthThreshold", in.HealthThreshold, &cfg.HealthThreshold}} {
 		v, err := parseInt32(n.member, n.src)
 		if err != nil {
 			return err
@@ -221,6 +243,9 @@ func (h *handler) createHealthCheck(ctx context.Context, w http.ResponseWriter, 
 	}
 	if in.Regions != nil {
 		cfg.Regions = in.Regions.Region
+	}
+	if in.ChildHealthChecks != nil {
+		cfg.ChildHealthChecks = children(in.ChildHealthChecks)
 	}
 	hc, err := h.checks.Create(ctx, str(req.CallerReference), cfg)
 	if err != nil {
@@ -277,6 +302,12 @@ func (h *handler) updateHealthCheck(ctx context.Context, w http.ResponseWriter, 
 	}
 	if in.ResetElements != nil {
 		up.ResetElements = in.ResetElements.ResettableElementName
+	}
+	if up.HealthThreshold, err = parseInt32("HealthThreshold", in.HealthThreshold); err != nil {
+		return err
+	}
+	if in.ChildHealthChecks != nil {
+		up.ChildHealthChecks = children(in.ChildHealthChecks)
 	}
 	hc, err := h.checks.Update(ctx, id, up)
 	if err != nil {
