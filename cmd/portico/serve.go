@@ -181,6 +181,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		return nil, err
 	}
 	n.zones.HealthCheckExists = n.health.Exists
+	n.endpoints.References = endpoint.References{AuthorizerExists: n.authorizers.Exists,
+		FunctionExists: func(ctx context.Context, arn string) error { _, err := n.functions.Resolve(ctx, arn); return err }}
 	n.checker = &health.Checker{Logger: logger.With("component", "health")}
 	if n.broker, err = broker.New(broker.Options{Logger: logger}); err != nil {
 		return nil, err

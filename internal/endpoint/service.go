@@ -45,6 +45,9 @@ type Service struct {
 	baseDomain string
 	prefix     string
 	Now        func() time.Time
+	// References checks the authorizer and functions a configuration
+	// names; set by the binary once those services exist.
+	References References
 }
 
 var migrations = []string{`
@@ -295,6 +298,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Configuration, e
 		return nil, err
 	}
 	if err := checkOptionalConfigs(in.AuthorizerConfig, in.ServerCertificateConfig, in.ClientCertificateConfig); err != nil {
+		return nil, err
+	}
+	if err := s.References.check(ctx, in.AuthorizerConfig, in.ServerCertificateConfig, in.ClientCertificateConfig); err != nil {
 		return nil, err
 	}
 	if err := tagging.Validate(in.Tags); err != nil {
@@ -570,6 +576,9 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*Configuration, e
 		return nil, fault.Invalidf("authorizerConfig and removeAuthorizerConfig cannot be given together")
 	}
 	if err := checkOptionalConfigs(in.AuthorizerConfig, in.ServerCertificateConfig, in.ClientCertificateConfig); err != nil {
+		return nil, err
+	}
+	if err := s.References.check(ctx, in.AuthorizerConfig, in.ServerCertificateConfig, in.ClientCertificateConfig); err != nil {
 		return nil, err
 	}
 	// New certificates are checked before the transaction: the certificate

@@ -29,6 +29,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	"github.com/portico-iot/portico/internal/awsapi/iot"
+	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/function"
 	"github.com/portico-iot/portico/internal/store/storetest"
 )
@@ -81,8 +82,14 @@ func newAuthFixture(t *testing.T) *authFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eps, err := endpoint.NewService(ctx, st, nil, endpoint.Config{Region: apitest.Region, Account: apitest.Account, BaseDomain: "portico.internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps.References = endpoint.References{AuthorizerExists: svc.Exists,
+		FunctionExists: func(ctx context.Context, arn string) error { _, err := fns.Resolve(ctx, arn); return err }}
 	srv := apitest.Start(t, func(s *awsapi.Server) {
-		iot.Register(s, iot.Deps{Authorizers: svc, Logger: apitest.Logger()})
+		iot.Register(s, iot.Deps{Authorizers: svc, Endpoints: eps, Logger: apitest.Logger()})
 	})
 	f.client = awsiot.NewFromConfig(srv.Config)
 	f.key, err = rsa.GenerateKey(rand.Reader, 2048)
@@ -214,5 +221,59 @@ func TestTestInvokeAuthorizer(t *testing.T) {
 	}
 	if _, err := c.TestInvokeAuthorizer(ctx, &awsiot.TestInvokeAuthorizerInput{AuthorizerName: aws.String("zz"), Token: aws.String("tkn")}); apiCode(err) != "ResourceNotFoundException" {
 		t.Fatal(err)
+	}
+}
+
+// A domain configuration may name only an existing authorizer, and only
+// registered functions as its certificate callback and OCSP function.
+func TestDomainConfigurationReferences(t *testing.T) {
+	ctx := context.Background()
+	f := newAuthFixture(t)
+	c := f.client
+	create := func(name string, mut func(*awsiot.CreateDomainConfigurationInput)) error {
+		in := &awsiot.CreateDomainConfigurationInput{DomainConfigurationName: aws.String(name),
+			AuthenticationType: types.AuthenticationTypeCustomAuth, ApplicationProtocol: types.ApplicationProtocolSecureMqtt,
+			AuthorizerConfig: &types.AuthorizerConfig{DefaultAuthorizerName: aws.String("tokens"), AllowAuthorizerOverride: aws.Bool(false)}}
+		if mut != nil {
+			mut(in)
+		}
+		_, err := c.CreateDomainConfiguration(ctx, in)
+		return err
+	}
+	err := create("d1", nil)
+	if apiCode(err) != "InvalidRequestException" || !strings.Contains(err.Error(), "authorizer tokens does not exist") {
+		t.Fatalf("unknown authorizer: %v", err)
+	}
+	if _, err := c.CreateAuthorizer(ctx, &awsiot.CreateAuthorizerInput{AuthorizerName: aws.String("tokens"),
+		AuthorizerFunctionArn: aws.String(authFnARN), SigningDisabled: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("d1", nil); err != nil {
+		t.Fatalf("existing authorizer: %v", err)
+	}
+	_, err = c.UpdateDomainConfiguration(ctx, &awsiot.UpdateDomainConfigurationInput{DomainConfigurationName: aws.String("d1"),
+		AuthorizerConfig: &types.AuthorizerConfig{DefaultAuthorizerName: aws.String("gone"), AllowAuthorizerOverride: aws.Bool(true)}})
+	if apiCode(err) != "InvalidRequestException" || !strings.Contains(err.Error(), "authorizer gone does not exist") {
+		t.Fatalf("update to an unknown authorizer: %v", err)
+	}
+	unknownFn := "arn:aws:lambda:" + apitest.Region + ":" + apitest.Account + ":function:nope"
+	err = create("d2", func(in *awsiot.CreateDomainConfigurationInput) {
+		in.AuthenticationType, in.AuthorizerConfig = types.AuthenticationTypeAwsX509, nil
+		in.ClientCertificateConfig = &types.ClientCertificateConfig{ClientCertificateCallbackArn: aws.String(unknownFn)}
+	})
+	if apiCode(err) != "InvalidRequestException" || !strings.Contains(err.Error(), "clientCertificateCallbackArn") || !strings.Contains(err.Error(), "not registered") {
+		t.Fatalf("unknown callback function: %v", err)
+	}
+	err = create("d2", func(in *awsiot.CreateDomainConfigurationInput) {
+		in.AuthenticationType, in.AuthorizerConfig = types.AuthenticationTypeAwsX509, nil
+		in.ClientCertificateConfig = &types.ClientCertificateConfig{ClientCertificateCallbackArn: aws.String(authFnARN)}
+	})
+	if err != nil {
+		t.Fatalf("registered callback function: %v", err)
+	}
+	// Nothing half-written: the refused update left d1 as it was.
+	out, err := c.DescribeDomainConfiguration(ctx, &awsiot.DescribeDomainConfigurationInput{DomainConfigurationName: aws.String("d1")})
+	if err != nil || aws.ToString(out.AuthorizerConfig.DefaultAuthorizerName) != "tokens" || aws.ToBool(out.AuthorizerConfig.AllowAuthorizerOverride) {
+		t.Fatalf("describe d1 after the refused update: %+v %v", out, err)
 	}
 }
