@@ -223,9 +223,10 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		Credentials: credentialLookup(n.api.Credentials),
 		// Custom authentication (MQTT, WebSocket, HTTPS publish) runs the
 		// user's authorizer functions.
-		CustomAuth: n.customAuth,
-		Region:     cfg.Region,
-		Logger:     logger,
+		CustomAuth:          n.customAuth,
+		CertificateCallback: customauth.CertificateCallback{Functions: n.functions},
+		Region:              cfg.Region,
+		Logger:              logger,
 	})
 	if err != nil {
 		return nil, err

@@ -84,6 +84,9 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 		d := gateway.Domain{Name: c.DomainName, Configuration: c.Name, Enabled: c.Status == endpoint.StatusEnabled,
 			MinVersion: policy.MinVersion, MaxVersion: policy.MaxVersion, CipherSuites: policy.CipherSuites, CipherSuites8883: policy.CipherSuites8883,
 			AuthenticationType: c.AuthenticationType, ApplicationProtocol: c.ApplicationProtocol}
+		if ccc := c.ClientCertificateConfig; ccc != nil {
+			d.ClientCertificateCallback = ccc.ClientCertificateCallbackArn
+		}
 		switch c.DomainType {
 		case endpoint.TypeEndpoint:
 			d.Default = true

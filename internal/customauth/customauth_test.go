@@ -2,24 +2,43 @@ package customauth
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/portico-iot/portico/internal/authorizer"
+	"github.com/portico-iot/portico/internal/device"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/function"
 	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/policy"
 	"github.com/portico-iot/portico/internal/store/storetest"
 )
 
-func TestCustomAuthMQTT(t *testing.T) {
+type fixture struct {
+	eps   *endpoint.Service
+	fns   *function.Registry
+	auths *authorizer.Service
+	ca    *Authenticator
+}
+
+// newFixture runs handler as the user's function "auth" on loopback.
+func newFixture(t *testing.T, handler http.HandlerFunc) *fixture {
 	ctx := context.Background()
 	st := storetest.New(t)
 	eps, err := endpoint.NewService(ctx, st, nil, endpoint.Config{Region: "us-east-1", Account: "123456789012", BaseDomain: "portico.internal"})
@@ -38,7 +57,22 @@ func TestCustomAuthMQTT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	if _, err := fns.Put(ctx, function.Function{Name: "auth", URL: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{eps: eps, fns: fns, auths: auths, ca: New(eps, auths, "us-east-1", "123456789012")}
+}
+
+var fnARN = "arn:aws:lambda:us-east-1:123456789012:function:auth"
+
+func TestCustomAuthMQTT(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var ev struct {
 			ProtocolData struct {
@@ -52,21 +86,14 @@ func TestCustomAuthMQTT(t *testing.T) {
 		}
 		w.Write([]byte(`{"isAuthenticated":true,"principalId":"dev7","refreshAfterInSeconds":300,"disconnectAfterInSeconds":600,
 		  "policyDocuments":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Connect","iot:Publish"],"Resource":"*"}]}]}`))
-	}))
-	srv.Listener.Close()
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
-	if _, err := fns.Put(ctx, function.Function{Name: "auth", URL: srv.URL}); err != nil {
-		t.Fatal(err)
-	}
-	ca := New(eps, auths, "us-east-1", "123456789012")
+	})
+	auths := fx.auths
+	ca := fx.ca
 	req := gateway.CustomRequest{Domain: "iot.example.com", ServerName: "iot.example.com", SourceIP: netip.MustParseAddr("127.0.0.1"),
 		MQTT: &gateway.CustomMQTT{Username: "dev7", HasUsername: true, Password: []byte("good"), HasPassword: true, ClientID: "dev7"}}
 	if _, err := ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "no authorizer") {
 		t.Fatalf("no authorizer: %v", err)
 	}
-	fnARN := "arn:aws:lambda:us-east-1:123456789012:function:auth"
 	yes := true
 	if _, err := auths.Create(ctx, "A", authorizer.Input{FunctionARN: &fnARN, SigningDisabled: &yes}); err != nil {
 		t.Fatal(err)
@@ -94,5 +121,132 @@ func TestCustomAuthMQTT(t *testing.T) {
 	req.MQTT.Username = "dev7?a=b?c"
 	if _, err := ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "step username") {
 		t.Fatalf("second ?: %v", err)
+	}
+}
+
+// HTTP presentations: the token in a header or the query string; the event
+// carries the headers and the raw query with its "?"; CUSTOM_AUTH_X509 adds
+// the certificate, and its policies are evaluated with the function's.
+func TestCustomAuthHTTPAndX509(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var events []map[string]any
+	fx := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+		principal := "dev7"
+		if tls, ok := ev["protocolData"].(map[string]any)["tls"].(map[string]any); ok && tls["principalId"] != nil {
+			principal = tls["principalId"].(string)
+		}
+		if ev["token"] != "good" {
+			w.Write([]byte(`{"isAuthenticated":false}`))
+			return
+		}
+		fmt.Fprintf(w, `{"isAuthenticated":true,"principalId":%q,"refreshAfterInSeconds":300,"disconnectAfterInSeconds":600,
+		  "policyDocuments":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Connect","iot:Publish"],"Resource":"*"}]}]}`, principal)
+	})
+	lastEvent := func() map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return events[len(events)-1]
+	}
+	yes := true
+	key := "tok"
+	if _, err := fx.auths.Create(ctx, "A", authorizer.Input{FunctionARN: &fnARN, SigningDisabled: &yes, TokenKeyName: &key}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.auths.SetDefault(ctx, "A"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.ca.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := gateway.CustomRequest{Domain: "iot.example.com", ServerName: "iot.example.com",
+		HTTP: &gateway.CustomHTTP{Header: http.Header{"Tok": {"good"}, "User-Agent": {"curl"}}, RawQuery: "a=b"}}
+	s, err := fx.ca.Authenticate(ctx, req)
+	if err != nil || !s.Authz.Publish("x/y", false) {
+		t.Fatalf("header token: %+v %v", s, err)
+	}
+	ev := lastEvent()
+	h := ev["protocolData"].(map[string]any)["http"].(map[string]any)
+	if h["queryString"] != "?a=b" || h["headers"].(map[string]any)["User-Agent"] != "curl" || fmt.Sprint(ev["protocols"]) != "[tls http]" {
+		t.Fatalf("event %v", ev)
+	}
+	req.HTTP = &gateway.CustomHTTP{Header: http.Header{}, RawQuery: "x-amz-customauthorizer-name=A&tok=good"}
+	if _, err := fx.ca.Authenticate(ctx, req); err != nil {
+		t.Fatalf("query token: %v", err)
+	}
+	req.HTTP = &gateway.CustomHTTP{Header: http.Header{"Tok": {"bad"}}}
+	if _, err := fx.ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "isAuthenticated false") {
+		t.Fatalf("bad token: %v", err)
+	}
+	req.HTTP = &gateway.CustomHTTP{Header: http.Header{"Big": {strings.Repeat("x", MaxHTTPData)}}}
+	if _, err := fx.ca.Authenticate(ctx, req); err == nil || !strings.Contains(err.Error(), "at most 8192") {
+		t.Fatalf("oversize: %v", err)
+	}
+
+	// CUSTOM_AUTH_X509: a registered certificate whose policy denies
+	// publishing to "secret/#"; the function allows everything.
+	certPEM, der := selfSigned(t)
+	deny, err := policy.Parse(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Publish","Resource":"arn:aws:iot:*:*:topic/secret/*"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := &device.Identity{ID: "c0ffee", Policies: []*policy.Document{deny}}
+	req = gateway.CustomRequest{Domain: "iot.example.com", ServerName: "iot.example.com",
+		MQTT:        &gateway.CustomMQTT{Username: "u?tok=good", HasUsername: true},
+		Certificate: &gateway.CustomCertificate{DER: der, Principal: gateway.Principal{CertificateID: "c0ffee", Identity: id}}}
+	s, err = fx.ca.Authenticate(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsData := lastEvent()["protocolData"].(map[string]any)["tls"].(map[string]any)
+	if tlsData["principalId"] != "c0ffee" || tlsData["x509CertificatePem"] != certPEM {
+		t.Fatalf("tls data %v", tlsData)
+	}
+	if !s.Authz.Connect("dev", nil) || !s.Authz.Publish("open/t", false) || s.Authz.Publish("secret/t", false) {
+		t.Fatal("the certificate's explicit Deny must win over the function's Allow, and the function's Allow apply elsewhere")
+	}
+}
+
+// selfSigned makes a certificate as PEM and DER.
+func selfSigned(t *testing.T) (string, []byte) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dev"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), der
+}
+
+// The certificate callback sends the chain and honours the answer.
+func TestCertificateCallback(t *testing.T) {
+	ctx := context.Background()
+	var got map[string]any
+	admit := true
+	fx := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		fmt.Fprintf(w, `{"isAuthenticated":%v}`, admit)
+	})
+	certPEM, der := selfSigned(t)
+	cb := CertificateCallback{Functions: fx.fns}
+	req := gateway.CertificateCallbackRequest{ServerName: "iot.example.com", CertificateID: "abc", Chain: [][]byte{der}}
+	if err := cb.Decide(ctx, fnARN, req); err != nil {
+		t.Fatal(err)
+	}
+	if got["principalId"] != "abc" || got["serverName"] != "iot.example.com" || fmt.Sprint(got["clientCertificateChain"]) != "["+certPEM+"]" ||
+		got["connectionMetadata"].(map[string]any)["id"] == "" {
+		t.Fatalf("event %v", got)
+	}
+	admit = false
+	if err := cb.Decide(ctx, fnARN, req); err == nil || !strings.Contains(err.Error(), "isAuthenticated false") {
+		t.Fatalf("refusal: %v", err)
+	}
+	if err := cb.Decide(ctx, "arn:aws:lambda:us-east-1:123456789012:function:nope", req); err == nil || !strings.Contains(err.Error(), "not registered") {
+		t.Fatalf("unknown function: %v", err)
 	}
 }

@@ -317,3 +317,56 @@ func TestCustomSessionLifetimeAndRefresh(t *testing.T) {
 		t.Fatalf("refused refresh not logged:\n%s", f.log.String())
 	}
 }
+
+// fakeCallback admits certificates until refuse is set, and counts calls.
+type fakeCallback struct {
+	refuse atomic.Bool
+	calls  atomic.Int32
+	last   atomic.Pointer[gateway.CertificateCallbackRequest]
+}
+
+func (f *fakeCallback) Decide(_ context.Context, arn string, req gateway.CertificateCallbackRequest) error {
+	f.calls.Add(1)
+	f.last.Store(&req)
+	if arn != "arn:aws:lambda:us-east-1:123456789012:function:cb" {
+		return fmt.Errorf("unexpected function %s", arn)
+	}
+	if f.refuse.Load() {
+		return errors.New("function cb answered isAuthenticated false")
+	}
+	return nil
+}
+
+// clientCertificateCallbackArn decides every connection with a certificate.
+func TestClientCertificateCallback(t *testing.T) {
+	cb := &fakeCallback{}
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CertificateCallback = cb }})
+	f.src.update(fdDomain, func(d *gateway.Domain) {
+		d.AuthenticationType, d.ApplicationProtocol = "AWS_X509", "DEFAULT"
+		d.ClientCertificateCallback = "arn:aws:lambda:us-east-1:123456789012:function:cb"
+	})
+	f.reload()
+	if got := f.mqttProbe(f.mqttAddr, dialOptions{cert: &f.device}, ""); got != "connected" {
+		t.Fatalf("admitted by the callback: %s", got)
+	}
+	req := cb.last.Load()
+	if req == nil || req.ServerName != fdDomain || len(req.Chain) == 0 || string(req.Chain[0]) != string(f.device.Certificate[0]) || len(req.CertificateID) != 64 {
+		t.Fatalf("callback saw %+v", req)
+	}
+	cb.refuse.Store(true)
+	if got := f.mqttProbe(f.mqttAddr, dialOptions{cert: &f.device}, ""); !strings.Contains(got, "not Authorized") {
+		t.Fatalf("refused by the callback: %s", got)
+	}
+	if !strings.Contains(f.log.String(), "client certificate callback refused") {
+		t.Fatalf("refusal not logged:\n%s", f.log.String())
+	}
+	if status, _, err := f.publishHTTP(f.httpsAddr, dialOptions{cert: &f.device}, "/topics/t", false); err == nil && status == 200 {
+		t.Fatal("HTTPS publish admitted despite the callback's refusal")
+	}
+	// SigV4 connections carry no certificate: the callback is not asked.
+	before := cb.calls.Load()
+	f.publishHTTP(f.alpnAddr, dialOptions{}, "/topics/t", true)
+	if cb.calls.Load() != before {
+		t.Fatal("callback called for a connection without a certificate")
+	}
+}

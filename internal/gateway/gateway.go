@@ -47,6 +47,9 @@ type Config struct {
 	// CustomAuth runs custom authorizers (MQTT, MQTT over WebSocket and
 	// HTTPS publish); nil refuses custom authentication.
 	CustomAuth CustomAuthenticator
+	// CertificateCallback runs the clientCertificateCallbackArn of domains
+	// that have one; nil refuses their certificate connections.
+	CertificateCallback CertificateCallback
 	// Region is the region SigV4 credential scopes must name; "" accepts any.
 	Region string
 	Logger *slog.Logger
@@ -398,6 +401,10 @@ func (g *Gateway) handle(conn *tls.Conn, kind listenerKind) {
 		return
 	}
 	cs := conn.ConnectionState()
+	if !g.certificateCallback(conn, cs, kind) {
+		conn.Close()
+		return
+	}
 	switch {
 	case kind == listenerMQTT && len(cs.PeerCertificates) == 0:
 		// Only a CUSTOM_AUTH domain lets a client without a certificate

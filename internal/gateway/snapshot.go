@@ -47,6 +47,10 @@ type Domain struct {
 	// MQTT_WSS, HTTPS); "" means DEFAULT: the port and ALPN decide.
 	AuthenticationType  string
 	ApplicationProtocol string
+	// ClientCertificateCallback is the configuration's
+	// clientCertificateCallbackArn: the function that decides each
+	// connection with a client certificate ("" for none).
+	ClientCertificateCallback string
 }
 
 // Devices authenticates client certificates against an immutable view of the
@@ -181,6 +185,7 @@ type domainFields struct {
 	MinVersion, MaxVersion                  uint16
 	CipherSuites, CipherSuites8883          []uint16
 	AuthenticationType, ApplicationProtocol string
+	ClientCertificateCallback               string
 }
 
 var _ = domainFields(Domain{})
@@ -192,6 +197,7 @@ func sameDomain(a, b *Domain) bool {
 	if normalizeName(a.Name) != normalizeName(b.Name) || a.Configuration != b.Configuration ||
 		a.Enabled != b.Enabled || a.Default != b.Default || a.MinVersion != b.MinVersion || a.MaxVersion != b.MaxVersion ||
 		a.AuthenticationType != b.AuthenticationType || a.ApplicationProtocol != b.ApplicationProtocol ||
+		a.ClientCertificateCallback != b.ClientCertificateCallback ||
 		!slices.Equal(a.CipherSuites, b.CipherSuites) || !slices.Equal(a.CipherSuites8883, b.CipherSuites8883) ||
 		len(a.Certificates) != len(b.Certificates) {
 		return false
