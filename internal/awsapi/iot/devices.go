@@ -29,6 +29,7 @@ func (h *handler) registerDevices() {
 	h.mux.HandleFunc("DELETE /certificates/{certificateId}", h.deleteCertificate)
 	h.registerThings()
 	h.registerPolicies()
+	h.registerCACertificates()
 }
 
 // certEpoch renders a time as a restJson1 timestamp (epoch seconds with a

@@ -466,9 +466,9 @@ func TestUnimplementedOperationIsNamed(t *testing.T) {
 	if code != "NotImplementedException" || status != 501 || msg != "Portico does not implement the operation ListThingGroups yet" {
 		t.Fatalf("ListThingGroups: %s (%d) %q", code, status, msg)
 	}
-	_, err = f.client.DescribeCACertificate(ctx, &awsiot.DescribeCACertificateInput{CertificateId: aws.String(strings.Repeat("a", 64))})
-	if _, msg, _ := apiError(t, err); !strings.Contains(msg, "DescribeCACertificate") {
-		t.Fatalf("DescribeCACertificate: %q", msg)
+	_, err = f.client.DescribeJob(ctx, &awsiot.DescribeJobInput{JobId: aws.String("job-1")})
+	if _, msg, _ := apiError(t, err); !strings.Contains(msg, "DescribeJob") {
+		t.Fatalf("DescribeJob: %q", msg)
 	}
 	_, err = f.client.TransferCertificate(ctx, &awsiot.TransferCertificateInput{CertificateId: aws.String(strings.Repeat("a", 64)), TargetAwsAccount: aws.String("210987654321")})
 	if _, msg, _ := apiError(t, err); !strings.Contains(msg, "TransferCertificate") {
