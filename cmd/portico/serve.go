@@ -206,7 +206,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if base, ok := n.pkiBaseURL(); ok {
 		revocation = append(revocation, pki.WithRevocationURLs(pkiweb.OCSPURL(base, serverCAName), pkiweb.CRLURL(base, serverCAName)))
 	}
-	n.stapler = ocspstaple.New(ocspstaple.Config{Logger: logger.With("component", "ocsp")})
+	n.stapler = ocspstaple.New(ocspstaple.Config{Logger: logger.With("component", "ocsp"), Lambda: customauth.OCSPLambda(n.functions)})
 	n.serverCA, n.revocation = serverCA, revocation
 	defaultCert, err := n.defaultEndpointCertificate(serverCA, revocation...)
 	if err != nil {

@@ -144,7 +144,7 @@ func (s gatewaySource) stapleTarget(c *endpoint.Configuration, m *certificate.Ma
 		return ocspstaple.Target{}, false
 	}
 	scc := c.ServerCertificateConfig
-	t := ocspstaple.Target{Leaf: m.Leaf}
+	t := ocspstaple.Target{Leaf: m.Leaf, Lambda: scc.OCSPLambdaArn}
 	if len(m.Chain) > 0 {
 		t.Issuer = m.Chain[0]
 	}

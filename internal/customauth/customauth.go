@@ -4,9 +4,10 @@
 // account default), builds the event AWS sends to the Lambda from what the
 // connection presented, calls the user's function through
 // internal/authorizer, and turns the answer into a session whose policies
-// decide every request and are refreshed at refreshAfterInSeconds. It is
-// where gateway, endpoint, authorizer and device meet, so that none of them
-// imports another.
+// decide every request and are refreshed at refreshAfterInSeconds. It also
+// runs the other user functions of a domain configuration: the client
+// certificate callback and the OCSP function. It is where gateway, endpoint,
+// authorizer and device meet, so that none of them imports another.
 package customauth
 
 import (

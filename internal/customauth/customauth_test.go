@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -248,5 +249,26 @@ func TestCertificateCallback(t *testing.T) {
 	}
 	if err := cb.Decide(ctx, "arn:aws:lambda:us-east-1:123456789012:function:nope", req); err == nil || !strings.Contains(err.Error(), "not registered") {
 		t.Fatalf("unknown function: %v", err)
+	}
+}
+
+// The OCSP function gets the base64 request as a JSON string and answers
+// the base64 response the same way.
+func TestOCSPLambda(t *testing.T) {
+	ctx := context.Background()
+	var event any
+	answer := `"` + base64.StdEncoding.EncodeToString([]byte("response-der")) + `"`
+	fx := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&event)
+		w.Write([]byte(answer))
+	})
+	run := OCSPLambda(fx.fns)
+	der, err := run(ctx, fnARN, []byte("request-der"))
+	if err != nil || string(der) != "response-der" || event != base64.StdEncoding.EncodeToString([]byte("request-der")) {
+		t.Fatalf("= %q %v (event %v)", der, err, event)
+	}
+	answer = `{"not":"a string"}`
+	if _, err := run(ctx, fnARN, []byte("x")); err == nil || !strings.Contains(err.Error(), "not a JSON string") {
+		t.Fatalf("object answer: %v", err)
 	}
 }

@@ -41,6 +41,12 @@ func (s *Stapler) fetch(ctx context.Context, t Target, responderURL string) (der
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.fetchTimeout())
 	defer cancel()
+	if t.Lambda != "" {
+		if der, err = s.cfg.Lambda(ctx, t.Lambda, reqDER); err != nil {
+			return nil, time.Time{}, fmt.Errorf("ocspstaple: function %s: %w", t.Lambda, err)
+		}
+		return checked(der, t, s.now())
+	}
 	req, err := newRequest(ctx, responderURL, reqDER)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -57,10 +63,15 @@ func (s *Stapler) fetch(ctx context.Context, t Target, responderURL string) (der
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("ocspstaple: read the response: %w", err)
 	}
+	return checked(der, t, s.now())
+}
+
+// checked bounds and verifies a response, whoever answered it.
+func checked(der []byte, t Target, now time.Time) ([]byte, time.Time, error) {
 	if len(der) > MaxResponseSize {
 		return nil, time.Time{}, fmt.Errorf("ocspstaple: the response is over %d bytes", MaxResponseSize)
 	}
-	parsed, err := verify(der, t, s.now())
+	parsed, err := verify(der, t, now)
 	if err != nil {
 		return nil, time.Time{}, err
 	}

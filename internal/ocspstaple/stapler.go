@@ -51,20 +51,27 @@ type Target struct {
 	// Responder, when set (ocspAuthorizedResponderArn), is the only
 	// certificate whose key may sign the responses.
 	Responder *x509.Certificate
+	// Lambda, when set (ocspLambdaArn), is the user function that answers
+	// the OCSP requests instead of the certificate's responder URL; its
+	// responses are verified the same way.
+	Lambda string
 }
 
 // key identifies a target: the same leaf verified by another responder is
 // another target.
-type key [3][sha256.Size]byte
+type key struct {
+	certs  [3][sha256.Size]byte
+	lambda string
+}
 
 func keyOf(t Target) key {
-	var k key
-	k[0] = sha256.Sum256(t.Leaf.Raw)
+	k := key{lambda: t.Lambda}
+	k.certs[0] = sha256.Sum256(t.Leaf.Raw)
 	if t.Issuer != nil {
-		k[1] = sha256.Sum256(t.Issuer.Raw)
+		k.certs[1] = sha256.Sum256(t.Issuer.Raw)
 	}
 	if t.Responder != nil {
-		k[2] = sha256.Sum256(t.Responder.Raw)
+		k.certs[2] = sha256.Sum256(t.Responder.Raw)
 	}
 	return k
 }
@@ -91,6 +98,10 @@ type Config struct {
 	RetryInterval time.Duration
 	// FetchTimeout bounds one fetch (default DefaultFetchTimeout).
 	FetchTimeout time.Duration
+	// Lambda calls a target's ocspLambdaArn function with a DER OCSP
+	// request and returns its DER response; nil leaves such targets
+	// without a staple.
+	Lambda func(ctx context.Context, arn string, request []byte) ([]byte, error)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -190,6 +201,13 @@ func (s *Stapler) Set(targets []Target) {
 		case t.Leaf.Equal(t.Issuer):
 			s.logger.Warn("ocsp stapling: the certificate is self-signed; handshakes go without a staple",
 				"certificate", t.String())
+		case t.Lambda != "":
+			if s.cfg.Lambda == nil {
+				s.logger.Warn("ocsp stapling: ocspLambdaArn is set but no function runner is configured; handshakes go without a staple",
+					"certificate", t.String())
+			} else {
+				e.url = lambdaScheme + t.Lambda
+			}
 		default:
 			if e.url = responderURL(t.Leaf); e.url == "" {
 				s.logger.Warn("ocsp stapling: the certificate names no http OCSP responder; handshakes go without a staple",
@@ -207,6 +225,9 @@ func (s *Stapler) Set(targets []Target) {
 		}
 	}
 }
+
+// lambdaScheme marks, in an entry's url, a target answered by a function.
+const lambdaScheme = "lambda:"
 
 // responderURL returns the first http or https OCSP URL of leaf.
 func responderURL(leaf *x509.Certificate) string {

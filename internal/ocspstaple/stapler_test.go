@@ -1,6 +1,7 @@
 package ocspstaple
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -8,9 +9,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +262,39 @@ func TestTargetsThatCannotBeFetched(t *testing.T) {
 				t.Error("a staple")
 			}
 		})
+	}
+}
+
+// ocspLambdaArn: the function answers instead of the responder URL, and its
+// response is verified like any other.
+func TestLambdaResponder(t *testing.T) {
+	f := newResponderFixture(t)
+	ctx := context.Background()
+	var calls []string
+	answer := func(_ context.Context, arn string, req []byte) ([]byte, error) {
+		calls = append(calls, arn)
+		resp, err := f.srv.Client().Post(pkiweb.OCSPURL(f.srv.URL, "server"), "application/ocsp-request", bytes.NewReader(req))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		return io.ReadAll(resp.Body)
+	}
+	const arn = "arn:aws:lambda:us-east-1:123456789012:function:ocsp"
+	// The certificate's own responder is unreachable: only the function
+	// can give a staple.
+	f.stapler = New(Config{Client: &http.Client{Transport: handlerTransport{h: http.NotFoundHandler(), down: new(atomic.Bool)}}, Now: f.clock.Now, Logger: quiet, Lambda: answer})
+	f.target.Lambda = arn
+	f.stapler.Set([]Target{f.target})
+	f.stapler.refresh(ctx)
+	if resp := f.staple(t); resp == nil || resp.Status != ocsp.Good || len(calls) != 1 || calls[0] != arn {
+		t.Fatalf("staple %+v after calls %v", resp, calls)
+	}
+	// A function answering garbage gives no staple.
+	bad := New(Config{Now: f.clock.Now, Logger: quiet, Lambda: func(context.Context, string, []byte) ([]byte, error) { return []byte("nope"), nil }})
+	bad.Set([]Target{f.target})
+	bad.refresh(ctx)
+	if bad.Staple(f.target) != nil {
+		t.Fatal("an unverifiable function answer was stapled")
 	}
 }
