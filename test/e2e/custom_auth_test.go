@@ -8,29 +8,35 @@ import (
 )
 
 // authorizerFunction is the user's function, as a tiny HTTP server: it lets
-// the password "open-sesame" in, with a policy that allows connecting and
-// publishing to test/custom-auth only.
+// in the MQTT password "open-sesame", or the same value in the HTTP header
+// x-device-token (HTTPS publish, MQTT over WebSocket), with a policy that
+// allows the sensor-* clients to connect, publish to test/custom-auth and
+// subscribe to and receive test/*.
 const authorizerFunction = `
-import http.server, json
+import http.server, json, base64
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        import base64
-        password = base64.b64decode(event["protocolData"]["mqtt"].get("password", "")).decode()
+        data = event["protocolData"]
+        password = base64.b64decode(data.get("mqtt", {}).get("password", "")).decode()
+        headers = {k.lower(): v for k, v in data.get("http", {}).get("headers", {}).items()}
+        secret = password or headers.get("x-device-token", "")
         arn = "arn:aws:iot:us-east-1:123456789012:"
         body = json.dumps({
-            "isAuthenticated": password == "open-sesame",
+            "isAuthenticated": secret == "open-sesame",
             "principalId": "sensor42",
             "disconnectAfterInSeconds": 3600, "refreshAfterInSeconds": 300,
             "policyDocuments": [json.dumps({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "iot:Connect", "Resource": arn + "client/sensor-42"},
+                {"Effect": "Allow", "Action": "iot:Connect", "Resource": arn + "client/sensor-*"},
+                {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": arn + "topicfilter/test/*"},
+                {"Effect": "Allow", "Action": "iot:Receive", "Resource": arn + "topic/test/*"},
                 {"Effect": "Allow", "Action": "iot:Publish", "Resource": arn + "topic/test/custom-auth"}]})]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        print("invoked", flush=True)
+        print("invoked", "http" in data and "http" or "mqtt", flush=True)
 http.server.HTTPServer(("127.0.0.1", 9000), H).serve_forever()
 `
 
@@ -70,6 +76,41 @@ func TestCustomAuthorizerLetsATokenDeviceIn(t *testing.T) {
 	if r := pub("wrong", "test/custom-auth"); r.err == nil || !strings.Contains(r.stderr+r.stdout, "not authorised") {
 		t.Fatalf("a wrong password connected:\n%s", r)
 	}
+
+	// The same authorizer over HTTP: a subscriber (MQTT, custom auth) sees
+	// a publish by curl over HTTPS and one by paho over a WebSocket, each
+	// authenticated by the token header of its request.
+	sub := ns.startBackground(t, "mosquitto_sub", "--host", ep.EndpointAddress, "--port", "443", "--cafile", serverCA, "--tls-alpn", "mqtt",
+		"-u", "sensor?x-amz-customauthorizer-name=PasswordAuthorizer", "-P", "open-sesame", "-i", "sensor-sub",
+		"-t", "test/custom-auth", "-q", "1", "-d")
+	sub.waitFor(t, "SUBACK", 10*time.Second)
+	curl := func(token string) result {
+		return ns.run("curl", "-sS", "--cacert", serverCA, "-X", "POST", "-w", "\n%{http_code}",
+			"-H", "x-amz-customauthorizer-name: PasswordAuthorizer", "-H", "x-device-token: "+token,
+			"--data", "hello-https", "https://"+ep.EndpointAddress+"/topics/test%2Fcustom-auth?qos=1")
+	}
+	if r := curl("open-sesame"); r.err != nil || !strings.HasSuffix(strings.TrimSpace(r.stdout), "200") {
+		t.Fatalf("HTTPS publish with the token header:\n%s", r)
+	}
+	fn.waitFor(t, "invoked http", 5*time.Second)
+	if r := curl("wrong"); !strings.HasSuffix(strings.TrimSpace(r.stdout), "401") || !strings.Contains(r.stdout, "isAuthenticated false") {
+		t.Fatalf("HTTPS publish with a wrong token:\n%s", r)
+	}
+	wsspub := buildE2ETool(t, "wsspub")
+	wss := func(token string) result {
+		return ns.run(wsspub, "--url", "wss://"+ep.EndpointAddress+"/mqtt", "--cafile", serverCA, "--client-id", "sensor-ws",
+			"--header", "x-amz-customauthorizer-name: PasswordAuthorizer", "--header", "x-device-token: "+token,
+			"--topic", "test/custom-auth", "--message", "hello-wss")
+	}
+	if r := wss("open-sesame"); r.err != nil || !strings.Contains(r.stdout, "published") {
+		t.Fatalf("MQTT over WebSocket with the token header:\n%s", r)
+	}
+	if r := wss("wrong"); r.err == nil {
+		t.Fatalf("MQTT over WebSocket with a wrong token connected:\n%s", r)
+	}
+	sub.waitFor(t, "hello-https", 10*time.Second)
+	sub.waitFor(t, "hello-wss", 10*time.Second)
+
 	// aws CLI v1 sends blob members as given (botocore base64-encodes them).
 	var test struct{ IsAuthenticated bool }
 	ns.aws(t, &test, "iot", "test-invoke-authorizer", "--authorizer-name", "PasswordAuthorizer", "--token", "x",

@@ -59,6 +59,20 @@ func buildPortico(t *testing.T) string {
 	return bin
 }
 
+// buildE2ETool compiles one of the clients under test/e2e (a main
+// package in its own directory).
+func buildE2ETool(t *testing.T, name string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./"+name)
+	cmd.Dir = filepath.Dir(file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
 // netns is a network namespace with only loopback, resolving through
 // 127.0.0.1:53.
 type netns struct {
