@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,8 @@ import (
 )
 
 type fixture struct {
+	// shift moves the authorizer service's clock (the result cache's).
+	shift atomic.Int64
 	eps   *endpoint.Service
 	fns   *function.Registry
 	auths *authorizer.Service
@@ -50,7 +53,9 @@ func newFixture(t *testing.T, handler http.HandlerFunc) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auths, err := authorizer.NewService(ctx, st, fns, authorizer.Config{Region: "us-east-1", Account: "123456789012"})
+	fx := &fixture{}
+	auths, err := authorizer.NewService(ctx, st, fns, authorizer.Config{Region: "us-east-1", Account: "123456789012",
+		Now: func() time.Time { return time.Now().Add(time.Duration(fx.shift.Load())) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +71,8 @@ func newFixture(t *testing.T, handler http.HandlerFunc) *fixture {
 	if _, err := fns.Put(ctx, function.Function{Name: "auth", URL: srv.URL}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{eps: eps, fns: fns, auths: auths, ca: New(eps, auths, "us-east-1", "123456789012")}
+	fx.eps, fx.fns, fx.auths, fx.ca = eps, fns, auths, New(eps, auths, "us-east-1", "123456789012")
+	return fx
 }
 
 var fnARN = "arn:aws:lambda:us-east-1:123456789012:function:auth"
@@ -270,5 +276,53 @@ func TestOCSPLambda(t *testing.T) {
 	answer = `{"not":"a string"}`
 	if _, err := run(ctx, fnARN, []byte("x")); err == nil || !strings.Contains(err.Error(), "not a JSON string") {
 		t.Fatalf("object answer: %v", err)
+	}
+}
+
+// A session's Refresh calls the function again and swaps in the new
+// policies; a refusal ends the session (the gateway closes it).
+func TestSessionRefresh(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	topic, admit := "first", true
+	fx := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !admit {
+			w.Write([]byte(`{"isAuthenticated":false}`))
+			return
+		}
+		fmt.Fprintf(w, `{"isAuthenticated":true,"principalId":"dev7","refreshAfterInSeconds":300,"disconnectAfterInSeconds":600,
+		  "policyDocuments":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/%s"}]}]}`, topic)
+	})
+	yes := true
+	if _, err := fx.auths.Create(ctx, "A", authorizer.Input{FunctionARN: &fnARN, SigningDisabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.ca.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The result cache would answer within refreshAfterInSeconds; the
+	// session refreshes when it has passed.
+	s, err := fx.ca.Authenticate(ctx, gateway.CustomRequest{Domain: "d", MQTT: &gateway.CustomMQTT{Username: "u?x-amz-customauthorizer-name=A"}})
+	if err != nil || !s.Authz.Publish("first", false) || s.Authz.Publish("second", false) {
+		t.Fatalf("connect: %v", err)
+	}
+	mu.Lock()
+	topic = "second"
+	mu.Unlock()
+	fx.shift.Add(int64(s.RefreshAfter))
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Authz.Publish("first", false) || !s.Authz.Publish("second", false) {
+		t.Fatal("the refreshed policies do not apply")
+	}
+	mu.Lock()
+	admit = false
+	mu.Unlock()
+	fx.shift.Add(int64(s.RefreshAfter))
+	if err := s.Refresh(ctx); err == nil || !strings.Contains(err.Error(), "isAuthenticated false") {
+		t.Fatalf("refused refresh: %v", err)
 	}
 }
