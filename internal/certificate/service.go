@@ -101,6 +101,12 @@ func NewService(ctx context.Context, st *store.Store, region, account string) (*
 	return &Service{st: st, region: region, account: account}, nil
 }
 
+// Region is the region the service's certificates live in.
+func (s *Service) Region() string { return s.region }
+
+// Account is the account that owns the service's certificates.
+func (s *Service) Account() string { return s.account }
+
 func (s *Service) now() time.Time {
 	if s.Now != nil {
 		return s.Now()

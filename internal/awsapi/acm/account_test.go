@@ -69,7 +69,9 @@ func TestAccountConfigurationSDK(t *testing.T) {
 func TestAWSCLIAccountConfiguration(t *testing.T) {
 	e := start(t)
 	cli := e.srv.CLI(t)
-	var out struct{ ExpiryEvents struct{ DaysBeforeExpiry int } }
+	var out struct {
+		ExpiryEvents struct{ DaysBeforeExpiry int }
+	}
 	cli.JSON(t, &out, "acm", "get-account-configuration")
 	if out.ExpiryEvents.DaysBeforeExpiry != 45 {
 		t.Fatalf("get-account-configuration printed %+v", out)
