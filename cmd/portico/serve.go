@@ -171,6 +171,16 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if err != nil {
 		return nil, err
 	}
+	if cfg.FunctionsFile != "" {
+		fs, err := function.ReadFile(cfg.FunctionsFile)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := n.functions.PutAll(ctx, fs); err != nil {
+			return nil, fmt.Errorf("functions file %s: %w", cfg.FunctionsFile, err)
+		}
+		logger.Info("functions registered from file", "file", cfg.FunctionsFile, "count", len(fs))
+	}
 	if n.authorizers, err = authorizer.NewService(ctx, n.store, n.functions, authorizer.Config{Region: cfg.Region, Account: cfg.AccountID}); err != nil {
 		return nil, err
 	}

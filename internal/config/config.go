@@ -38,6 +38,9 @@ type Config struct {
 	ACMEDirectory string
 	ACMEEmail     string
 	ACMECABundle  string
+	// FunctionsFile, when set, is a JSON file of user functions registered
+	// (or replaced) at start, beside `portico function put`.
+	FunctionsFile string
 }
 
 // Bind registers the serve flags on fs, with their defaults.
@@ -56,6 +59,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", "", "ACME directory URL that issues requested certificates (DNS-01 answered by Portico's DNS); empty: Portico's server CA")
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
+	fs.StringVar(&c.FunctionsFile, "functions", "", "JSON file of user functions to register at start: {\"functions\": [{\"name\", \"url\", \"timeout\", \"secret\"}]}")
 	fs.StringVar(&c.ACMECABundle, "acme-ca-bundle", "", "PEM file of CA certificates trusted for the ACME directory's HTTPS (e.g. Pebble's)")
 }
 

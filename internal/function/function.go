@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,30 +148,52 @@ func NewSecret() string {
 // function's secret, or generates one for a new function. It returns the
 // function as stored.
 func (r *Registry) Put(ctx context.Context, f Function) (Function, error) {
-	if err := Validate(&f); err != nil {
+	out, err := r.PutAll(ctx, []Function{f})
+	if err != nil {
 		return Function{}, err
 	}
-	_, err := r.st.Update(ctx, func(tx *sql.Tx) error {
-		if f.Secret == "" {
-			err := tx.QueryRowContext(ctx, `SELECT secret FROM functions WHERE name=?`, f.Name).Scan(&f.Secret)
-			if errors.Is(err, sql.ErrNoRows) {
-				f.Secret = NewSecret()
-			} else if err != nil {
-				return fmt.Errorf("function: read %s: %w", f.Name, err)
-			}
+	return out[0], nil
+}
+
+// PutAll registers or replaces several functions, all or none (the
+// functions file of `portico serve --functions`).
+func (r *Registry) PutAll(ctx context.Context, fs []Function) ([]Function, error) {
+	fs = slices.Clone(fs)
+	for i := range fs {
+		if err := Validate(&fs[i]); err != nil {
+			return nil, err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO functions (name, url, timeout_ms, secret, created) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT(name) DO UPDATE SET url=excluded.url, timeout_ms=excluded.timeout_ms, secret=excluded.secret`,
-			f.Name, f.URL, f.Timeout.Milliseconds(), f.Secret, r.now().Unix())
-		if err != nil {
-			return fmt.Errorf("function: put %s: %w", f.Name, err)
+	}
+	_, err := r.st.Update(ctx, func(tx *sql.Tx) error {
+		for i := range fs {
+			if err := r.putTx(ctx, tx, &fs[i]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return Function{}, err
+		return nil, err
 	}
-	return f, nil
+	return fs, nil
+}
+
+func (r *Registry) putTx(ctx context.Context, tx *sql.Tx, f *Function) error {
+	if f.Secret == "" {
+		err := tx.QueryRowContext(ctx, `SELECT secret FROM functions WHERE name=?`, f.Name).Scan(&f.Secret)
+		if errors.Is(err, sql.ErrNoRows) {
+			f.Secret = NewSecret()
+		} else if err != nil {
+			return fmt.Errorf("function: read %s: %w", f.Name, err)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO functions (name, url, timeout_ms, secret, created) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET url=excluded.url, timeout_ms=excluded.timeout_ms, secret=excluded.secret`,
+		f.Name, f.URL, f.Timeout.Milliseconds(), f.Secret, r.now().Unix())
+	if err != nil {
+		return fmt.Errorf("function: put %s: %w", f.Name, err)
+	}
+	return nil
 }
 
 // Delete removes a function; an unknown name is fault.NotFound.

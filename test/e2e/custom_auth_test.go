@@ -49,7 +49,13 @@ func TestCustomAuthorizerLetsATokenDeviceIn(t *testing.T) {
 	ns := newNetns(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
-	ns.startPortico(t, bin, "--data-dir", dataDir, "--dns-addr", "127.0.0.1:53", "--tls-addr", "127.0.0.1:443")
+	// One function comes from the functions file read at start.
+	functionsFile := writeFile(t, dir, "functions.json", []byte(`{"functions":[{"name":"from-file","url":"http://127.0.0.1:9000","timeout":"3s"}]}`))
+	ns.startPortico(t, bin, "--data-dir", dataDir, "--dns-addr", "127.0.0.1:53", "--tls-addr", "127.0.0.1:443", "--functions", functionsFile)
+	ns.ok(t, "aws", "iot", "create-authorizer", "--authorizer-name", "FileAuthorizer",
+		"--authorizer-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:from-file", "--signing-disabled")
+	ns.awsFails(t, "InvalidRequestException", "iot", "create-authorizer", "--authorizer-name", "Unknown",
+		"--authorizer-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:nowhere", "--signing-disabled")
 
 	fn := ns.startBackground(t, "python3", "-c", authorizerFunction)
 	// Registered beside the running server, as an operator would.
