@@ -47,7 +47,7 @@ func (n *node) startDNS(ctx context.Context) (<-chan error, error) {
 		n.challenges = &acmeissuer.Challenges{}
 	}
 	srv := dnsserver.New(dnsserver.Config{Addr: n.cfg.DNSAddr, Source: source, Health: n.checker,
-		Logger: n.logger.With("component", "dns")})
+		Logger: n.logger.With("component", "dns"), TransferAllow: n.cfg.TransferAllow, Notify: n.cfg.NotifyTargets})
 	if err := srv.Listen(); err != nil {
 		return nil, fmt.Errorf("dns listener: %w", err)
 	}

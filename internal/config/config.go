@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,6 +42,14 @@ type Config struct {
 	// FunctionsFile, when set, is a JSON file of user functions registered
 	// (or replaced) at start, beside `portico function put`.
 	FunctionsFile string
+	// DNSTransferAllow are the addresses or prefixes allowed zone
+	// transfers (AXFR/IXFR) from the DNS server; DNSNotify the secondaries
+	// (ip:port) sent NOTIFY when a zone changes. Validate parses them into
+	// TransferAllow and NotifyTargets.
+	DNSTransferAllow []string
+	DNSNotify        []string
+	TransferAllow    []netip.Prefix
+	NotifyTargets    []netip.AddrPort
 }
 
 // Bind registers the serve flags on fs, with their defaults.
@@ -60,6 +69,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", "", "ACME directory URL that issues requested certificates (DNS-01 answered by Portico's DNS); empty: Portico's server CA")
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
 	fs.StringVar(&c.FunctionsFile, "functions", "", "JSON file of user functions to register at start: {\"functions\": [{\"name\", \"url\", \"timeout\", \"secret\"}]}")
+	fs.StringSliceVar(&c.DNSTransferAllow, "dns-transfer-allow", nil, "IP addresses or prefixes (127.0.0.0/8) allowed zone transfers (AXFR, IXFR) of every served zone; empty: none")
+	fs.StringSliceVar(&c.DNSNotify, "dns-notify", nil, "secondary name servers (ip:port; port 53 if omitted) sent NOTIFY when a zone changes")
 	fs.StringVar(&c.ACMECABundle, "acme-ca-bundle", "", "PEM file of CA certificates trusted for the ACME directory's HTTPS (e.g. Pebble's)")
 }
 
@@ -112,6 +123,29 @@ func (c *Config) Validate() error {
 		}
 	} else if c.ACMEEmail != "" || c.ACMECABundle != "" {
 		return errors.New("--acme-email and --acme-ca-bundle need --acme-directory")
+	}
+	c.TransferAllow, c.NotifyTargets = nil, nil
+	for _, a := range c.DNSTransferAllow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			ip, err2 := netip.ParseAddr(a)
+			if err2 != nil {
+				return fmt.Errorf("--dns-transfer-allow %q is not an IP address or prefix", a)
+			}
+			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		c.TransferAllow = append(c.TransferAllow, p.Masked())
+	}
+	for _, a := range c.DNSNotify {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			ip, err2 := netip.ParseAddr(strings.Trim(a, "[]"))
+			if err2 != nil {
+				return fmt.Errorf("--dns-notify %q is not ip:port", a)
+			}
+			ap = netip.AddrPortFrom(ip, 53)
+		}
+		c.NotifyTargets = append(c.NotifyTargets, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 	}
 	if len(c.Nameservers) == 0 {
 		c.Nameservers = []string{"ns1." + c.BaseDomain, "ns2." + c.BaseDomain}

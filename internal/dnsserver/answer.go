@@ -57,7 +57,7 @@ func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
 		resp.Rcode = dns.RcodeRefused
 		return resp
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
-		// Zone transfers are not offered.
+		// Transfers to allowed secondaries never get here (ServeDNS).
 		resp.Rcode = dns.RcodeRefused
 		return resp
 	case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == dns.TypeTKEY:

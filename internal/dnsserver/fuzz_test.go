@@ -1,6 +1,8 @@
 package dnsserver
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -75,6 +77,80 @@ func FuzzQuery(f *testing.F) {
 					t.Fatalf("UDP reply of %d octets exceeds %d", len(out), limit)
 				}
 			}
+		}
+	})
+}
+
+// FuzzTransfer feeds raw bytes through the zone-transfer path of an allowed
+// secondary: no panic, and every message sent packs and matches the query.
+func FuzzTransfer(f *testing.F) {
+	srv := New(Config{TransferAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	srv.publish(buildSnapshot(transferZones(f), 1, nil, srv.cfg.Rand, srv.logger))
+	for _, q := range []*dns.Msg{
+		new(dns.Msg).SetAxfr("yourcompany.com."),
+		new(dns.Msg).SetAxfr("portico.internal."),
+		new(dns.Msg).SetAxfr("iot.yourcompany.com."),
+		new(dns.Msg).SetIxfr("yourcompany.com.", 0, "ns.", "mbox."),
+		new(dns.Msg).SetIxfr("yourcompany.com.", 1, "ns.", "mbox."),
+		new(dns.Msg).SetIxfr("YourCompany.COM.", 4000000000, "ns.", "mbox."),
+	} {
+		b, err := q.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 5353}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		req := new(dns.Msg)
+		if err := req.Unpack(raw); err != nil {
+			return
+		}
+		if !srv.transferRequest(req, remote) {
+			return
+		}
+		for _, udp := range []bool{true, false} {
+			msgs := srv.transferReplies(req, udp)
+			if len(msgs) == 0 {
+				t.Fatal("no reply to a transfer request")
+			}
+			for _, m := range msgs {
+				if m.Id != req.Id || !m.Response {
+					t.Fatalf("reply %d does not match query %d", m.Id, req.Id)
+				}
+				out, err := m.Pack()
+				if err != nil {
+					t.Fatalf("reply does not pack: %v", err)
+				}
+				if udp && len(out) > minUDPSize {
+					t.Fatalf("UDP reply of %d octets", len(out))
+				}
+			}
+		}
+	})
+}
+
+// FuzzNotifyReply feeds raw bytes to the parser of secondaries' replies to
+// NOTIFY: no panic, and only NOTIFY responses are accepted.
+func FuzzNotifyReply(f *testing.F) {
+	m := new(dns.Msg).SetNotify("yourcompany.com.")
+	r := new(dns.Msg).SetReply(m)
+	for _, msg := range []*dns.Msg{m, r, new(dns.Msg).SetQuestion("yourcompany.com.", dns.TypeSOA)} {
+		b, err := msg.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		reply, ok := parseNotifyReply(raw)
+		if !ok {
+			return
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(raw); err != nil || !m.Response || m.Opcode != dns.OpcodeNotify || m.Id != reply.id {
+			t.Fatalf("accepted %v as a NOTIFY reply", m)
 		}
 	})
 }

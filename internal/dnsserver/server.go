@@ -9,6 +9,10 @@
 // SOA, refer below delegations, refuse names outside every zone, answer ANY
 // minimally (RFC 8482), honour EDNS0 buffer sizes and truncate over UDP.
 //
+// Zone transfers (AXFR, and IXFR answered in full) go to the addresses of
+// Config.TransferAllow, and NOTIFY to Config.Notify whenever a zone's
+// serial changes: the serial follows the served content (transfer.go).
+//
 // Route 53 routing policies arrive as record groups (routing.go): failover
 // and health filtering are decided when a snapshot is built (on every reload
 // and health change), aliases are resolved to their targets' answers then
@@ -23,6 +27,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,6 +59,15 @@ type Config struct {
 	// MaxUDPSize caps UDP answers whatever EDNS0 buffer the client
 	// advertises (and is the size Portico advertises). Default 1232.
 	MaxUDPSize int
+	// TransferAllow lists the addresses allowed zone transfers (AXFR over
+	// TCP, IXFR); others are REFUSED. Empty: no transfers.
+	TransferAllow []netip.Prefix
+	// Notify lists the secondaries sent a NOTIFY (over UDP, from the
+	// listening address) whenever a zone's serial changes, and for every
+	// zone on start-up.
+	Notify []netip.AddrPort
+	// Now is the clock of serials (Unix time); nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is an authoritative DNS server.
@@ -69,6 +83,9 @@ type Server struct {
 	zones      []Zone
 	generation uint64
 	loaded     bool
+	// serials are the serials served per zone origin (under reloadMu).
+	serials map[string]serialState
+	notify  *notifier
 
 	listenMu sync.Mutex
 	pc       net.PacketConn
@@ -87,6 +104,9 @@ func New(cfg Config) *Server {
 	s.maxUDP = max(minUDPSize, min(s.maxUDP, dns.MaxMsgSize))
 	if s.cfg.Rand == nil {
 		s.cfg.Rand = rand.Uint32N
+	}
+	if len(cfg.Notify) > 0 {
+		s.notify = newNotifier(cfg.Notify, s.logger)
 	}
 	return s
 }
@@ -117,8 +137,16 @@ func (s *Server) Reload(ctx context.Context) error {
 		return nil
 	}
 	s.zones, s.generation, s.loaded = zones, gen, true
-	s.snap.Store(buildSnapshot(zones, gen, s.cfg.Health, s.cfg.Rand, s.logger))
+	s.publish(buildSnapshot(zones, gen, s.cfg.Health, s.cfg.Rand, s.logger))
 	return nil
+}
+
+// publish gives snap its zones' serials, serves it and notifies the
+// secondaries of the zones whose serial changed. Called under reloadMu.
+func (s *Server) publish(snap *snapshot) {
+	changed := s.assignSerials(snap)
+	s.snap.Store(snap)
+	s.notify.enqueue(changed)
 }
 
 // HealthChanged recomputes the answers of record groups from the zones
@@ -130,7 +158,7 @@ func (s *Server) HealthChanged() {
 	if !s.loaded {
 		return
 	}
-	s.snap.Store(buildSnapshot(s.zones, s.generation, s.cfg.Health, s.cfg.Rand, s.logger))
+	s.publish(buildSnapshot(s.zones, s.generation, s.cfg.Health, s.cfg.Rand, s.logger))
 }
 
 // Listen binds the UDP and TCP sockets (Run calls it if needed). Call it
@@ -219,6 +247,25 @@ func (s *Server) Run(ctx context.Context, changes <-chan struct{}) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
+	if s.notify != nil {
+		conn, err := s.notifySocket()
+		if err != nil {
+			s.pc.Close()
+			s.ln.Close()
+			return err
+		}
+		notifyCtx, stopNotify := context.WithCancel(ctx)
+		notified := make(chan struct{})
+		go func() {
+			defer close(notified)
+			s.notify.run(notifyCtx, conn)
+		}()
+		defer func() {
+			stopNotify()
+			conn.Close()
+			<-notified
+		}()
+	}
 	if err := s.Reload(ctx); err != nil {
 		s.pc.Close()
 		s.ln.Close()
@@ -290,9 +337,35 @@ func serveErr(proto string, err error) error {
 	return fmt.Errorf("dnsserver: %s server: %w", proto, err)
 }
 
+// notifySocket binds the UDP socket NOTIFY messages leave from: the DNS
+// server's own address (secondaries accept NOTIFY from their primary's
+// address), any port.
+func (s *Server) notifySocket() (net.PacketConn, error) {
+	host := "127.0.0.1"
+	if a, ok := s.UDPAddr().(*net.UDPAddr); ok {
+		host = a.IP.String()
+		if a.IP.IsUnspecified() {
+			host = ""
+		}
+	}
+	conn, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("dnsserver: NOTIFY socket: %w", err)
+	}
+	return conn, nil
+}
+
 // ServeDNS answers one query; it implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	_, udp := w.LocalAddr().(*net.UDPAddr)
+	if s.transferRequest(req, w.RemoteAddr()) {
+		for _, m := range s.transferReplies(req, udp) {
+			if err := w.WriteMsg(m); err != nil {
+				return
+			}
+		}
+		return
+	}
 	resp := s.respond(req, udp)
 	if resp == nil {
 		return

@@ -26,6 +26,12 @@ type zoneIndex struct {
 	// its TTL lowered to the SOA minimum (RFC 2308 section 5).
 	negative *dns.SOA
 	nodes    map[string]*node
+	// soa is the apex SOA served (its serial set by Server.assignSerials),
+	// transfer every other record a zone transfer sends, and digest the
+	// hash of both that tells whether the content changed.
+	soa      *dns.SOA
+	transfer []dns.RR
+	digest   [32]byte
 }
 
 // node is one owner name. Empty non-terminals (names that exist only because
@@ -104,6 +110,9 @@ func buildSnapshot(zones []Zone, generation uint64, health Health, rnd RandN, lo
 		served = append(served, z)
 	}
 	resolveGroups(snap, served, health, buf, logger)
+	for _, zi := range snap.zones {
+		zi.transferContent()
+	}
 	return snap
 }
 

@@ -1,0 +1,282 @@
+package dnsserver
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Zone transfers (RFC 5936 AXFR, RFC 1995 IXFR) let standard secondaries
+// (Knot, NSD, BIND) serve Portico's zones.
+//
+// A secondary gets a snapshot of the answers Portico serves at the time of
+// the transfer: a failover name transfers as the record set currently
+// answered, a weighted group as every record of its current pool (the
+// secondary answers them all, without weights), a multivalue group as
+// every record currently eligible. Secondaries run no health checks; Portico
+// bumps the zone's serial and sends NOTIFY when a health change alters what
+// it serves, so they follow within a transfer.
+//
+// IXFR is answered with a full, AXFR-style response (RFC 1995 section 4
+// allows it) unless the secondary is already up to date, which gets the
+// single current SOA.
+
+// transferChunk bounds the uncompressed size of the records in one message
+// of a transfer (a message may hold 65535 octets).
+const transferChunk = 16 * 1024
+
+// transferContent computes what a transfer of zi sends between its two SOA
+// records, in a stable order, and a digest of the zone's content (stored
+// SOA included) that changes whenever the transferred content does.
+func (zi *zoneIndex) transferContent() {
+	origin := zi.nodes[zi.origin]
+	if origin == nil || origin.sets[dns.TypeSOA] == nil || len(origin.sets[dns.TypeSOA].static) == 0 {
+		return
+	}
+	zi.soa = origin.sets[dns.TypeSOA].static[0].(*dns.SOA)
+	var rrs []dns.RR
+	for _, nd := range zi.nodes {
+		for typ, set := range nd.sets {
+			if typ == dns.TypeSOA {
+				continue
+			}
+			rrs = append(rrs, set.all()...)
+		}
+	}
+	type keyed struct {
+		text string
+		rr   dns.RR
+	}
+	ks := make([]keyed, 0, len(rrs))
+	for _, rr := range rrs {
+		ks = append(ks, keyed{rr.String(), rr})
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if c := compareNames(a.rr.Header().Name, b.rr.Header().Name); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.rr.Header().Rrtype, b.rr.Header().Rrtype); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.text, b.text)
+	})
+	h := sha256.New()
+	h.Write([]byte(zi.soa.String()))
+	zi.transfer = make([]dns.RR, 0, len(ks))
+	for i, k := range ks {
+		if i > 0 && k.text == ks[i-1].text {
+			continue // the same record reached twice (a weighted pool sharing values)
+		}
+		h.Write([]byte{'\n'})
+		h.Write([]byte(k.text))
+		zi.transfer = append(zi.transfer, k.rr)
+	}
+	h.Sum(zi.digest[:0])
+}
+
+// compareNames orders owner names parents first, then by labels from the
+// right, so a transfer lists a zone top-down.
+func compareNames(a, b string) int {
+	if a == b {
+		return 0
+	}
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if c := cmp.Compare(la[i], lb[j]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(la), len(lb))
+}
+
+// all returns every record an rrset can answer with: a per-query choice
+// contributes all of its options.
+func (s *rrset) all() []dns.RR {
+	if s.pick == nil {
+		return s.static
+	}
+	var out []dns.RR
+	for _, o := range s.pick.options {
+		out = append(out, o.all()...)
+	}
+	return out
+}
+
+// serialState is the serial last served for a zone and the digest of the
+// content it was served for.
+type serialState struct {
+	digest [sha256.Size]byte
+	serial uint32
+}
+
+// assignSerials sets the served serial of every zone of snap: unchanged
+// while the zone's content is, else the greatest (in serial arithmetic,
+// RFC 1982) of the stored serial, the previous serial plus one and the
+// current Unix time, so that serials keep increasing across restarts.
+// It returns the zones whose serial differs from the previous snapshot's.
+// Called under reloadMu.
+func (s *Server) assignSerials(snap *snapshot) []notice {
+	now := s.now()
+	next := make(map[string]serialState, len(snap.zones))
+	var changed []notice
+	for origin, zi := range snap.zones {
+		if zi.soa == nil {
+			continue
+		}
+		stored := zi.soa.Serial
+		prev, had := s.serials[origin]
+		serial := prev.serial
+		if !had || prev.digest != zi.digest {
+			serial = stored
+			if had && serialLess(serial, prev.serial+1) {
+				serial = prev.serial + 1
+			}
+			if unix := uint32(now.Unix()); serialLess(serial, unix) {
+				serial = unix
+			}
+		}
+		zi.soa.Serial = serial
+		zi.negative.Serial = serial
+		next[origin] = serialState{digest: zi.digest, serial: serial}
+		if !had || serial != prev.serial {
+			changed = append(changed, notice{zone: origin, soa: zi.soa})
+		}
+	}
+	s.serials = next
+	slices.SortFunc(changed, func(a, b notice) int { return cmp.Compare(a.zone, b.zone) })
+	return changed
+}
+
+// serialLess reports a < b in serial number arithmetic (RFC 1982).
+func serialLess(a, b uint32) bool {
+	return a != b && int32(b-a) > 0
+}
+
+// transferRequest reports whether req asks for a zone transfer the server
+// handles itself (rather than refusing it like any unsupported query): a
+// well-formed AXFR or IXFR query from an allowed address.
+func (s *Server) transferRequest(req *dns.Msg, remote net.Addr) bool {
+	if len(s.cfg.TransferAllow) == 0 || req.Response || req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 {
+		return false
+	}
+	q := req.Question[0]
+	if q.Qclass != dns.ClassINET || (q.Qtype != dns.TypeAXFR && q.Qtype != dns.TypeIXFR) || len(req.Answer) > 0 {
+		return false
+	}
+	// IXFR carries the secondary's SOA in the authority section.
+	if len(req.Ns) > 1 || (len(req.Ns) == 1 && q.Qtype != dns.TypeIXFR) {
+		return false
+	}
+	opts := 0
+	for _, rr := range req.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opts++
+		}
+	}
+	if opt := req.IsEdns0(); opts > 1 || (opt != nil && (opt.Version() != 0 || opt.Hdr.Name != ".")) {
+		return false
+	}
+	return s.transferAllowed(remote)
+}
+
+// transferAllowed reports whether remote is in Config.TransferAllow.
+func (s *Server) transferAllowed(remote net.Addr) bool {
+	var ip netip.Addr
+	switch a := remote.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TransferAllow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// transferReplies returns the messages answering a transfer request (one
+// allowed by transferRequest), in order.
+func (s *Server) transferReplies(req *dns.Msg, udp bool) []*dns.Msg {
+	q := req.Question[0]
+	reply := func() *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Compress = true
+		m.Authoritative = true
+		if opt := req.IsEdns0(); opt != nil {
+			m.SetEdns0(uint16(s.maxUDP), false)
+		}
+		return m
+	}
+	snap := s.snap.Load()
+	if snap == nil {
+		m := reply()
+		m.Authoritative = false
+		m.Rcode = dns.RcodeServerFailure
+		return []*dns.Msg{m}
+	}
+	zi := snap.zones[lowerASCII(q.Name)]
+	if zi == nil || zi.soa == nil {
+		m := reply()
+		m.Authoritative = false
+		m.Rcode = dns.RcodeNotAuth
+		return []*dns.Msg{m}
+	}
+	if udp && q.Qtype == dns.TypeAXFR {
+		// AXFR is TCP only (RFC 5936 section 4.2).
+		m := reply()
+		m.Authoritative = false
+		m.Rcode = dns.RcodeRefused
+		return []*dns.Msg{m}
+	}
+	if q.Qtype == dns.TypeIXFR {
+		upToDate := false
+		if len(req.Ns) == 1 {
+			if soa, ok := req.Ns[0].(*dns.SOA); ok && !serialLess(soa.Serial, zi.soa.Serial) {
+				upToDate = true
+			}
+		}
+		if udp || upToDate {
+			// Up to date, or over UDP: the current SOA alone (RFC 1995
+			// section 2: the secondary then asks over TCP).
+			m := reply()
+			m.Answer = []dns.RR{zi.soa}
+			return []*dns.Msg{m}
+		}
+	}
+	var out []*dns.Msg
+	m := reply()
+	m.Answer = []dns.RR{zi.soa}
+	size := dns.Len(zi.soa)
+	for _, rr := range zi.transfer {
+		n := dns.Len(rr)
+		if size+n > transferChunk && len(m.Answer) > 0 {
+			out = append(out, m)
+			m = reply()
+			m.Question = nil // only the first message repeats the question
+			size = 0
+		}
+		m.Answer = append(m.Answer, rr)
+		size += n
+	}
+	m.Answer = append(m.Answer, zi.soa)
+	return append(out, m)
+}
+
+// now is the server's clock.
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
