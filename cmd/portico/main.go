@@ -18,7 +18,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), versionCommand(), caCommand(), awsModelCommand(), functionCommand())
+	root.AddCommand(serveCommand(), versionCommand(), caCommand(), awsModelCommand(), functionCommand(), certificateCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "portico:", err)
 		os.Exit(1)

@@ -328,6 +328,15 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	if err := n.startValidation(ctx, n.serverCA, n.revocation); err != nil {
 		return err
 	}
+	// Expiry warnings for every certificate: the /metrics gauge and the
+	// daily approaching-expiration events.
+	expiryChanges, stopExpiry := n.store.Subscribe()
+	defer stopExpiry()
+	metrics, err := startCertificateWarnings(ctx, n.certs, expiryChanges, n.cfg.ExpiryWebhooks, n.logger)
+	if err != nil {
+		return err
+	}
+	n.api.HandleOperational("GET /metrics", metrics)
 
 	errs := make(chan error, 4)
 	go func() { errs <- serveHTTP(apiServer.Serve(apiLn)) }()

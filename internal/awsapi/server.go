@@ -55,7 +55,8 @@ func NewServer(region string, creds []sigv4.Credential, logger *slog.Logger) *Se
 // Register adds a service adapter.
 func (s *Server) Register(svc Service) { s.services[svc.SigningName] = svc }
 
-// HandleOperational serves an unsigned path under /_portico/ (health, metrics).
+// HandleOperational serves an unsigned operational path: under /_portico/,
+// or /metrics (Prometheus's conventional path; no AWS API uses it).
 func (s *Server) HandleOperational(pattern string, h http.Handler) { s.extra.Handle(pattern, h) }
 
 type principalKey struct{}
@@ -68,7 +69,7 @@ func Principal(ctx context.Context) string {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", NewRequestID())
-	if strings.HasPrefix(r.URL.Path, "/_portico/") {
+	if strings.HasPrefix(r.URL.Path, "/_portico/") || r.URL.Path == "/metrics" {
 		s.extra.ServeHTTP(w, r)
 		return
 	}

@@ -42,6 +42,9 @@ type Config struct {
 	// FunctionsFile, when set, is a JSON file of user functions registered
 	// (or replaced) at start, beside `portico function put`.
 	FunctionsFile string
+	// ExpiryWebhooks receive ACM's "approaching expiration" events as JSON
+	// POSTs.
+	ExpiryWebhooks []string
 	// DNSTransferAllow are the addresses or prefixes allowed zone
 	// transfers (AXFR/IXFR) from the DNS server; DNSNotify the secondaries
 	// (ip:port) sent NOTIFY when a zone changes. Validate parses them into
@@ -68,6 +71,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", "", "ACME directory URL that issues requested certificates (DNS-01 answered by Portico's DNS); empty: Portico's server CA")
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
+	fs.StringSliceVar(&c.ExpiryWebhooks, "expiry-webhook", nil, "URL that receives ACM approaching-expiration events as JSON POSTs (repeatable)")
 	fs.StringVar(&c.FunctionsFile, "functions", "", "JSON file of user functions to register at start: {\"functions\": [{\"name\", \"url\", \"timeout\", \"secret\"}]}")
 	fs.StringSliceVar(&c.DNSTransferAllow, "dns-transfer-allow", nil, "IP addresses or prefixes (127.0.0.0/8) allowed zone transfers (AXFR, IXFR) of every served zone; empty: none")
 	fs.StringSliceVar(&c.DNSNotify, "dns-notify", nil, "secondary name servers (ip:port; port 53 if omitted) sent NOTIFY when a zone changes")
