@@ -53,6 +53,11 @@ type Config struct {
 	DNSNotify        []string
 	TransferAllow    []netip.Prefix
 	NotifyTargets    []netip.AddrPort
+	// ValidationResolvers are the DNS resolvers (ip:port) through which the
+	// ACM validator looks up validation CNAMEs of names outside Portico's
+	// hosted zones. Validate normalises each to ip:port (port 53 if
+	// omitted); empty means the nameservers of /etc/resolv.conf.
+	ValidationResolvers []string
 }
 
 // Bind registers the serve flags on fs, with their defaults.
@@ -75,6 +80,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.FunctionsFile, "functions", "", "JSON file of user functions to register at start: {\"functions\": [{\"name\", \"url\", \"timeout\", \"secret\"}]}")
 	fs.StringSliceVar(&c.DNSTransferAllow, "dns-transfer-allow", nil, "IP addresses or prefixes (127.0.0.0/8) allowed zone transfers (AXFR, IXFR) of every served zone; empty: none")
 	fs.StringSliceVar(&c.DNSNotify, "dns-notify", nil, "secondary name servers (ip:port; port 53 if omitted) sent NOTIFY when a zone changes")
+	fs.StringSliceVar(&c.ValidationResolvers, "validation-resolvers", nil, "DNS resolvers (ip:port,...; port 53 if omitted) for ACM validation CNAMEs outside Portico's hosted zones; empty: the nameservers of /etc/resolv.conf")
 	fs.StringVar(&c.ACMECABundle, "acme-ca-bundle", "", "PEM file of CA certificates trusted for the ACME directory's HTTPS (e.g. Pebble's)")
 }
 
@@ -150,6 +156,20 @@ func (c *Config) Validate() error {
 			ap = netip.AddrPortFrom(ip, 53)
 		}
 		c.NotifyTargets = append(c.NotifyTargets, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	for i, a := range c.ValidationResolvers {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			ip, err2 := netip.ParseAddr(strings.Trim(a, "[]"))
+			if err2 != nil {
+				return fmt.Errorf("--validation-resolvers %q is not ip:port", a)
+			}
+			ap = netip.AddrPortFrom(ip, 53)
+		}
+		if ap.Port() == 0 {
+			return fmt.Errorf("--validation-resolvers %q: port 0", a)
+		}
+		c.ValidationResolvers[i] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 	}
 	if len(c.Nameservers) == 0 {
 		c.Nameservers = []string{"ns1." + c.BaseDomain, "ns2." + c.BaseDomain}
