@@ -6,6 +6,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
+	"github.com/portico-iot/portico/internal/tagging"
 )
 
 // CACertificates is the CA side of the certificate registry
@@ -267,4 +268,28 @@ func (c caHandler) listCertificatesByCA(w http.ResponseWriter, r *http.Request) 
 		})
 	}
 	c.ok(w, out)
+}
+
+// CATags tags CA certificates (ARNs of resource type "cacert").
+type CATags interface {
+	TagCACertificate(ctx context.Context, arn string, tags []tagging.Tag) error
+	UntagCACertificate(ctx context.Context, arn string, keys []string) error
+	CACertificateTags(ctx context.Context, arn string) ([]tagging.Tag, error)
+}
+
+var _ CATags = (*device.Service)(nil)
+
+// caTagger adapts CATags to the Tagger of TagResource and its siblings.
+type caTagger struct{ t CATags }
+
+func (c caTagger) TagResource(ctx context.Context, arn string, tags []tagging.Tag) error {
+	return c.t.TagCACertificate(ctx, arn, tags)
+}
+
+func (c caTagger) UntagResource(ctx context.Context, arn string, keys []string) error {
+	return c.t.UntagCACertificate(ctx, arn, keys)
+}
+
+func (c caTagger) ListTagsForResource(ctx context.Context, arn string) ([]tagging.Tag, error) {
+	return c.t.CACertificateTags(ctx, arn)
 }

@@ -64,6 +64,22 @@ func TestCACertificatesThroughSDK(t *testing.T) {
 		VerificationCertificate: aws.String(verification)})
 	wantAPIError(t, err, "ResourceAlreadyExistsException", 409)
 
+	// Its tags, through the generic tagging operations.
+	caARN := aws.ToString(reg.CertificateArn)
+	if _, err := c.TagResource(ctx, &awsiot.TagResourceInput{ResourceArn: aws.String(caARN),
+		Tags: []types.Tag{{Key: aws.String("site"), Value: aws.String("plant-2")}, {Key: aws.String("team"), Value: aws.String("fleet")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UntagResource(ctx, &awsiot.UntagResourceInput{ResourceArn: aws.String(caARN), TagKeys: []string{"site"}}); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := c.ListTagsForResource(ctx, &awsiot.ListTagsForResourceInput{ResourceArn: aws.String(caARN)})
+	if err != nil || len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].Key) != "team" || aws.ToString(tags.Tags[0].Value) != "fleet" {
+		t.Fatalf("tags: %+v %v", tags, err)
+	}
+	_, err = c.ListTagsForResource(ctx, &awsiot.ListTagsForResourceInput{ResourceArn: aws.String(strings.Replace(caARN, apitest.Account, "210987654321", 1))})
+	wantAPIError(t, err, "ResourceNotFoundException", 404)
+
 	d, err := c.DescribeCACertificate(ctx, &awsiot.DescribeCACertificateInput{CertificateId: aws.String(caID)})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/authorizer"
 	"github.com/portico-iot/portico/internal/awsapi"
+	"github.com/portico-iot/portico/internal/device"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/fault"
 )
@@ -60,6 +61,9 @@ func New(d Deps) http.Handler {
 	if d.Authorizers != nil {
 		h.registerAuthorizers()
 		h.taggers[authorizer.ResourceType] = d.Authorizers
+	}
+	if t, ok := d.Devices.(CATags); ok {
+		h.taggers[device.CAResourceType] = caTagger{t}
 	}
 	if len(h.taggers) > 0 {
 		h.registerTags()
