@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -135,11 +136,11 @@ func (c *Authenticator) current(ctx context.Context) (*view, error) {
 func (c *Authenticator) Authenticate(ctx context.Context, req gateway.CustomRequest) (*gateway.CustomSession, error) {
 	p, areq, err := presentation(req)
 	if err != nil {
-		return nil, err
+		return nil, &gateway.ConnectRefusal{Code: gateway.BadCredentials, Err: err}
 	}
 	v, err := c.current(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("custom authentication failed: %v", err)
+		return nil, &gateway.ConnectRefusal{Code: gateway.ServerUnavailable, Err: fmt.Errorf("custom authentication failed: %v", err)}
 	}
 	name, err := authorizer.Choose(p.Name, v.domains[strings.ToLower(req.Domain)], v.accountDefault)
 	if err != nil {
@@ -156,7 +157,7 @@ func (c *Authenticator) Authenticate(ctx context.Context, req gateway.CustomRequ
 	}
 	d, err := decide(ctx, invoke, a, areq, req.Certificate)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	var base *authorizer.Base
 	if req.Certificate != nil {
@@ -185,6 +186,30 @@ func (c *Authenticator) Authenticate(ctx context.Context, req gateway.CustomRequ
 	}, nil
 }
 
+// classify gives a refusal its CONNACK: a token or signature that does not
+// verify is bad credentials; a function that failed or answered nonsense
+// leaves the decision unmade (server unavailable, the device may retry);
+// the rest is not authorized.
+func classify(err error) error {
+	var r *authorizer.Refusal
+	if !errors.As(err, &r) {
+		return err
+	}
+	switch r.Step {
+	case "signature", "token":
+		return &gateway.ConnectRefusal{Code: gateway.BadCredentials, Err: err}
+	case "function":
+		return &gateway.ConnectRefusal{Code: gateway.ServerUnavailable, Err: err}
+	case "response":
+		if r.Reason != notAuthenticated {
+			return &gateway.ConnectRefusal{Code: gateway.ServerUnavailable, Err: err}
+		}
+	}
+	return err
+}
+
+const notAuthenticated = "the function answered isAuthenticated false"
+
 // decide invokes the authorizer and checks that the answer admits the
 // connection.
 func decide(ctx context.Context, invoke func(context.Context, authorizer.Authorizer, authorizer.Request) (*authorizer.Decision, error),
@@ -194,7 +219,7 @@ func decide(ctx context.Context, invoke func(context.Context, authorizer.Authori
 		return nil, err
 	}
 	if !d.IsAuthenticated {
-		return nil, &authorizer.Refusal{Authorizer: a.Name, Step: "response", Reason: "the function answered isAuthenticated false"}
+		return nil, &authorizer.Refusal{Authorizer: a.Name, Step: "response", Reason: notAuthenticated}
 	}
 	if cert != nil && d.PrincipalID != cert.Principal.CertificateID {
 		// Reference 7.6: with CUSTOM_AUTH_X509 the principal is the

@@ -5,11 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -324,5 +326,58 @@ func TestSessionRefresh(t *testing.T) {
 	fx.shift.Add(int64(s.RefreshAfter))
 	if err := s.Refresh(ctx); err == nil || !strings.Contains(err.Error(), "isAuthenticated false") {
 		t.Fatalf("refused refresh: %v", err)
+	}
+}
+
+// Each refusal carries the CONNACK of its cause.
+func TestRefusalCodes(t *testing.T) {
+	ctx := context.Background()
+	down := false
+	fx := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		if down {
+			http.Error(w, "boom", 500)
+			return
+		}
+		w.Write([]byte(`{"isAuthenticated":false}`))
+	})
+	signed := false
+	yes := true
+	if _, err := fx.auths.Create(ctx, "open", authorizer.Input{FunctionARN: &fnARN, SigningDisabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	tk := "tok"
+	if _, err := fx.auths.Create(ctx, "signed", authorizer.Input{FunctionARN: &fnARN, SigningDisabled: &signed, TokenKeyName: &tk,
+		SigningPublicKeys: map[string]string{"k": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.ca.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code := func(user string) gateway.ConnackCode {
+		_, err := fx.ca.Authenticate(ctx, gateway.CustomRequest{Domain: "d", MQTT: &gateway.CustomMQTT{Username: user, Password: []byte(user)}})
+		if err == nil {
+			t.Fatalf("%s admitted", user)
+		}
+		var r *gateway.ConnectRefusal
+		if errors.As(err, &r) {
+			return r.Code
+		}
+		return gateway.NotAuthorized
+	}
+	for user, want := range map[string]gateway.ConnackCode{
+		"u?x-amz-customauthorizer-name=open":                                               gateway.NotAuthorized,
+		"u?x-amz-customauthorizer-name=nope":                                               gateway.NotAuthorized,
+		"u?x-amz-customauthorizer-name=signed&tok=t&x-amz-customauthorizer-signature=AAAA": gateway.BadCredentials,
+		"u?a=b?c": gateway.BadCredentials,
+	} {
+		if got := code(user); got != want {
+			t.Errorf("%s: code %d, want %d", user, got, want)
+		}
+	}
+	down = true
+	if got := code("u?x-amz-customauthorizer-name=open&fresh=1"); got != gateway.ServerUnavailable {
+		t.Errorf("function down: code %d, want ServerUnavailable", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -112,16 +113,63 @@ func mqttString(b []byte) (string, []byte, bool) {
 	return string(b[2 : 2+n]), b[2+n:], true
 }
 
+// ConnackCode is why a CONNACK refuses a connection.
+type ConnackCode int
+
+const (
+	// NotAuthorized: MQTT 3.1.1 return code 5, MQTT 5 reason code 0x87.
+	NotAuthorized ConnackCode = iota
+	// BadCredentials: the username or password (or the token or signature
+	// in them) is malformed or does not verify; 3.1.1: 4, MQTT 5: 0x86.
+	BadCredentials
+	// ServerUnavailable: the decision could not be made (the user's
+	// function failed or answered nonsense); the device may retry later;
+	// 3.1.1: 3, MQTT 5: 0x88.
+	ServerUnavailable
+)
+
+// ConnectRefusal is an error that says which CONNACK refuses it; other
+// errors refuse with NotAuthorized.
+type ConnectRefusal struct {
+	Code ConnackCode
+	Err  error
+}
+
+func (r *ConnectRefusal) Error() string { return r.Err.Error() }
+func (r *ConnectRefusal) Unwrap() error { return r.Err }
+
+var connackCodes = [...]struct{ v311, v5 byte }{
+	NotAuthorized:     {0x05, 0x87},
+	BadCredentials:    {0x04, 0x86},
+	ServerUnavailable: {0x03, 0x88},
+}
+
+// connackFor encodes the CONNACK that refuses err.
+func connackFor(level byte, err error) []byte {
+	code := NotAuthorized
+	var r *ConnectRefusal
+	if errors.As(err, &r) && int(r.Code) < len(connackCodes) {
+		code = r.Code
+	}
+	return encodeConnack(level, code, err.Error())
+}
+
 // connack encodes CONNACK "not authorized" for the protocol level.
-func connack(level byte, reason string) []byte {
+func connack(level byte, reason string) []byte { return encodeConnack(level, NotAuthorized, reason) }
+
+// encodeConnack encodes a refusing CONNACK; MQTT 5 carries reason as its
+// reason string.
+func encodeConnack(level byte, code ConnackCode, reason string) []byte {
+	c := connackCodes[code]
 	if level != 5 {
-		return []byte{0x20, 0x02, 0x00, 0x05}
+		return []byte{0x20, 0x02, 0x00, c.v311}
 	}
 	if len(reason) > 512 {
-		reason = reason[:512]
+		// Cut at a rune boundary: a reason string must be valid UTF-8.
+		reason = strings.ToValidUTF8(reason[:512], "")
 	}
 	props := append([]byte{0x1F, byte(len(reason) >> 8), byte(len(reason))}, reason...) // reason string
-	variable := append([]byte{0x00, 0x87}, binary.AppendUvarint(nil, uint64(len(props)))...)
+	variable := append([]byte{0x00, c.v5}, binary.AppendUvarint(nil, uint64(len(props)))...)
 	variable = append(variable, props...)
 	return append(append([]byte{0x20}, binary.AppendUvarint(nil, uint64(len(variable)))...), variable...)
 }

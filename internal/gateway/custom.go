@@ -154,7 +154,7 @@ func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState, d *dom
 	if err != nil {
 		g.cfg.Logger.Info("mqtt connection refused by custom authentication: CONNACK not authorized",
 			append(attrs, "client_id", connect.clientID, "protocol_level", connect.level, "reason", err.Error())...)
-		conn.Write(connack(connect.level, err.Error()))
+		conn.Write(connackFor(connect.level, err))
 		return
 	}
 	conn.SetDeadline(time.Time{})

@@ -50,6 +50,14 @@ func (f *fakeCustomAuth) Authenticate(_ context.Context, req gateway.CustomReque
 		q, _ := url.ParseQuery(req.HTTP.RawQuery)
 		good = req.HTTP.Header.Get("token") == "good" || q.Get("token") == "good"
 	}
+	if req.MQTT != nil {
+		switch string(req.MQTT.Password) {
+		case "malformed":
+			return nil, &gateway.ConnectRefusal{Code: gateway.BadCredentials, Err: errors.New("authorizer A refused at step signature: bad")}
+		case "down":
+			return nil, &gateway.ConnectRefusal{Code: gateway.ServerUnavailable, Err: errors.New("authorizer A refused at step function: timeout")}
+		}
+	}
 	if !good {
 		return nil, errors.New("authorizer A refused at step response: isAuthenticated is false")
 	}
@@ -369,4 +377,53 @@ func TestClientCertificateCallback(t *testing.T) {
 	if cb.calls.Load() != before {
 		t.Fatal("callback called for a connection without a certificate")
 	}
+}
+
+// Refusals carry the CONNACK code of their cause, in MQTT 3.1.1 and 5.
+func TestCustomAuthConnackCodes(t *testing.T) {
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = &fakeCustomAuth{} }})
+	for _, tc := range []struct {
+		password   string
+		level      byte
+		want       byte
+		wantReason string
+	}{
+		{"bad", 4, 0x05, ""}, {"malformed", 4, 0x04, ""}, {"down", 4, 0x03, ""},
+		{"bad", 5, 0x87, "isAuthenticated is false"}, {"malformed", 5, 0x86, "step signature"}, {"down", 5, 0x88, "step function"},
+	} {
+		code, rest := rawConnect(t, f, tc.level, tc.password)
+		if code != tc.want || !strings.Contains(string(rest), tc.wantReason) {
+			t.Errorf("password %q, MQTT level %d: CONNACK code %#x %q, want %#x with %q", tc.password, tc.level, code, rest, tc.want, tc.wantReason)
+		}
+	}
+}
+
+// rawConnect sends a CONNECT with username "u" and password over ALPN mqtt
+// and returns the CONNACK's return (reason) code and the bytes after it.
+func rawConnect(t *testing.T, f *front, level byte, password string) (byte, []byte) {
+	t.Helper()
+	c, err := f.dial(f.alpnAddr, dialOptions{alpn: []string{"mqtt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	str := func(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
+	var vh []byte
+	vh = append(vh, str("MQTT")...)
+	vh = append(vh, level, 0xC2, 0, 30) // username, password, clean session; keep-alive 30 s
+	if level == 5 {
+		vh = append(vh, 0) // no properties
+	}
+	payload := append(append(str("c1"), str("u")...), str(password)...)
+	body := append(vh, payload...)
+	pkt := append([]byte{0x10, byte(len(body))}, body...)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := io.ReadAll(c)
+	if len(resp) < 4 || resp[0] != 0x20 {
+		t.Fatalf("not a CONNACK: %x", resp)
+	}
+	return resp[3], resp[4:]
 }
