@@ -117,6 +117,24 @@ func TestCustomAuthorizerLetsATokenDeviceIn(t *testing.T) {
 	sub.waitFor(t, "hello-https", 10*time.Second)
 	sub.waitFor(t, "hello-wss", 10*time.Second)
 
+	// A CUSTOM_AUTH domain takes the token on 8883 too, without a client
+	// certificate; its default authorizer needs no name in the username.
+	var dc struct{ DomainConfigurationName string }
+	ns.aws(t, &dc, "iot", "create-domain-configuration", "--domain-configuration-name", "Tokens",
+		"--authentication-type", "CUSTOM_AUTH", "--application-protocol", "SECURE_MQTT",
+		"--authorizer-config", "defaultAuthorizerName=PasswordAuthorizer,allowAuthorizerOverride=false")
+	var tokens struct{ DomainName string }
+	ns.aws(t, &tokens, "iot", "describe-domain-configuration", "--domain-configuration-name", "Tokens")
+	pub8883 := func(password string) result {
+		return ns.run("mosquitto_pub", "--host", tokens.DomainName, "--port", "8883", "--cafile", serverCA,
+			"-u", "sensor", "-P", password, "-i", "sensor-8883", "-t", "test/custom-auth", "-m", "hello-8883", "-q", "1", "-V", "mqttv5")
+	}
+	waitUntil(t, 10*time.Second, "the new domain to be served on 8883", func() bool { return pub8883("open-sesame").err == nil })
+	sub.waitFor(t, "hello-8883", 10*time.Second)
+	if r := pub8883("wrong"); r.err == nil || !strings.Contains(r.stderr+r.stdout, "Not authorized") {
+		t.Fatalf("a wrong password connected on 8883:\n%s", r)
+	}
+
 	// aws CLI v1 sends blob members as given (botocore base64-encodes them).
 	var test struct{ IsAuthenticated bool }
 	ns.aws(t, &test, "iot", "test-invoke-authorizer", "--authorizer-name", "PasswordAuthorizer", "--token", "x",
