@@ -146,20 +146,13 @@ func TestJustInTimeRegistrationAtTheGateway(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
 	clientCert := tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw, fleetCA.Cert.Raw}, PrivateKey: leaf.Key, Leaf: leaf.Cert}
+	// connect connects the device once and disconnects at once.
 	connect := func() error {
-		opts := paho.NewClientOptions().AddBroker("tls://" + ln.Addr().String()).SetClientID("sensor-7").
-			SetTLSConfig(&tls.Config{ServerName: fdDomain, RootCAs: roots, Certificates: []tls.Certificate{clientCert}}).
-			SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(3 * time.Second)
-		c := paho.NewClient(opts)
-		tok := c.Connect()
-		if !tok.WaitTimeout(5 * time.Second) {
-			return fmt.Errorf("connect timed out")
+		c, err := connectHeld(ln.Addr().String(), roots, clientCert, nil)
+		if err == nil {
+			c.Disconnect(50)
 		}
-		if err := tok.Error(); err != nil {
-			return err
-		}
-		c.Disconnect(50)
-		return nil
+		return err
 	}
 
 	if err := connect(); err == nil {
@@ -208,14 +201,43 @@ func TestJustInTimeRegistrationAtTheGateway(t *testing.T) {
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}`)
 	cli.Run(t, "iot", "attach-policy", "--policy-name", "sensors", "--target", c.ARN)
 	reload()
-	if err := connect(); err != nil {
+	lost := make(chan error, 1)
+	live, err := connectHeld(ln.Addr().String(), roots, clientCert, lost)
+	if err != nil {
 		t.Fatalf("the activated device could not connect: %v", err)
 	}
+	defer live.Disconnect(50)
 
-	// Deactivating the CA locks its devices out again.
+	// Deactivating the CA closes its devices' live sessions and locks them
+	// out.
 	cli.Run(t, "iot", "update-ca-certificate", "--certificate-id", ca.ID, "--new-status", "INACTIVE")
 	reload()
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session of a device of an INACTIVE CA stayed open")
+	}
 	if err := connect(); err == nil {
 		t.Fatal("a device of an INACTIVE CA connected")
 	}
+}
+
+// connectHeld connects a device and keeps the session; lost receives the
+// error that ends it.
+func connectHeld(addr string, roots *x509.CertPool, cert tls.Certificate, lost chan<- error) (paho.Client, error) {
+	opts := paho.NewClientOptions().AddBroker("tls://" + addr).SetClientID("sensor-7").
+		SetTLSConfig(&tls.Config{ServerName: fdDomain, RootCAs: roots, Certificates: []tls.Certificate{cert}}).
+		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(3 * time.Second).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	c := paho.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(5 * time.Second) {
+		return nil, fmt.Errorf("connect timed out")
+	}
+	return c, tok.Error()
 }
