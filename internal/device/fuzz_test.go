@@ -132,3 +132,40 @@ func FuzzAuthenticateUnknown(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRegisterCertificate feeds arbitrary device and CA certificate text
+// through RegisterCertificate with a registered, active CA: never a panic,
+// only Invalid, AlreadyExists, Conflict (state) faults, and whatever is
+// accepted was signed by the registered CA.
+func FuzzRegisterCertificate(f *testing.F) {
+	svc := newCATestService(f)
+	ca := testpki.NewCA(f, "Fuzz Root")
+	registerCA(f, svc, ca, true, false)
+	dev := string(ca.Client(f, "device").CertPEM)
+	f.Add(dev, "")
+	f.Add(dev, string(ca.PEM))
+	f.Add(dev, dev)
+	f.Add(string(testpki.NewCA(f, "Fuzz Root").Client(f, "impostor").CertPEM), "")
+	f.Add(string(ca.PEM), "")
+	f.Add(dev[:len(dev)/2], "")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, certPEM, caPEM string) {
+		ctx := context.Background()
+		c, err := svc.RegisterCertificate(ctx, certPEM, caPEM, "", false)
+		if err != nil {
+			var fe *fault.Error
+			if !errors.As(err, &fe) || (fe.Kind != fault.Invalid && fe.Kind != fault.AlreadyExists && fe.Kind != fault.Conflict) {
+				t.Fatalf("refusal is not a client fault: %v (%T)", err, err)
+			}
+			return
+		}
+		block, _ := pem.Decode([]byte(c.PEM))
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil || !signs(ca.Cert, cert) || c.CACertificateID != CertificateID(ca.Cert.Raw) {
+			t.Fatalf("accepted a certificate the registered CA did not sign: %+v", c)
+		}
+		if err := svc.DeleteCertificate(ctx, c.ID, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
