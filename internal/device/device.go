@@ -234,9 +234,12 @@ func CertificateID(der []byte) string {
 
 // validateID checks a certificate ID from the caller against the model
 // (exactly 64 hexadecimal characters) and returns it in lowercase.
-func validateID(id string) (string, error) {
+func validateID(id string) (string, error) { return validateMemberID(id, "certificateId") }
+
+// validateMemberID is validateID for the request member named member.
+func validateMemberID(id, member string) (string, error) {
 	if len(id) != 64 {
-		return "", fault.Invalidf("1 validation error detected: Value '%s' at 'certificateId' failed to satisfy constraint: Member must have length of 64 hexadecimal characters", id)
+		return "", fault.Invalidf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length of 64 hexadecimal characters", id, member)
 	}
 	out := make([]byte, 64)
 	for i := 0; i < 64; i++ {
@@ -246,7 +249,7 @@ func validateID(id string) (string, error) {
 		case c >= 'A' && c <= 'F':
 			c += 'a' - 'A'
 		default:
-			return "", fault.Invalidf("1 validation error detected: Value '%s' at 'certificateId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-fA-F0-9]{64}", id)
+			return "", fault.Invalidf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-fA-F0-9]{64}", id, member)
 		}
 		out[i] = c
 	}

@@ -157,7 +157,7 @@ func verifyChain(cert, ca *x509.Certificate, now time.Time) error {
 // registered with the given CA, ordered by creation (newest first unless
 // ascending). An unknown CA has none.
 func (s *Service) ListCertificatesByCA(ctx context.Context, caID string, pageSize int, marker string, ascending bool) (*Page, error) {
-	caID, err := validateID(caID)
+	caID, err := validateMemberID(caID, "caCertificateId")
 	if err != nil {
 		return nil, err
 	}
