@@ -227,7 +227,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 		Source: gatewaySource{endpoints: n.endpoints, certs: n.certs, devices: n.devices, defaultCertificate: defaultCert,
 			managed: newManagedCertificates(serverCA, revocation...), stapler: n.stapler},
 		Broker:        n.broker,
-		DeviceHandler: iotdata.NewDevice(n.broker, logger, deviceauth.AuthorizeDevicePublish), // as the certificate's policies allow
+		DeviceHandler: iotdata.NewDeviceWithRetained(n.broker, logger, deviceauth.AuthorizeDevicePublish, deviceauth.AuthorizeDeviceRetained), // as the certificate's policies allow
 		SigV4Handler:  dataAPI,
 		// MQTT over WebSocket is presigned with the API's credentials.
 		Credentials: credentialLookup(n.api.Credentials),

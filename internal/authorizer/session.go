@@ -192,6 +192,12 @@ func (a *SessionAuthorizer) decide(action policy.Action, name string) bool {
 	return policy.Evaluate(policy.NewRequest(env, action, name), docs).Allowed()
 }
 
+// Decide decides any IoT policy action on a resource name (the
+// retained-message actions of HTTPS requests).
+func (a *SessionAuthorizer) Decide(action policy.Action, name string) bool {
+	return a.decide(action, name)
+}
+
 // Publish decides iot:Publish, and iot:RetainPublish when retain is set.
 func (a *SessionAuthorizer) Publish(topic string, retain bool) bool {
 	return a.decide(policy.Publish, topic) && (!retain || a.decide(policy.RetainPublish, topic))

@@ -138,6 +138,43 @@ func (a *PolicyAuthorizer) decide(kind int, action policy.Action, name string) b
 	return allowed
 }
 
+// Decide decides any IoT policy action on a resource name without the
+// per-connection cache (the retained-message actions of HTTPS requests).
+func (a *PolicyAuthorizer) Decide(action policy.Action, name string) bool {
+	a.mu.Lock()
+	if a.base == nil {
+		a.base = a.envFor("")
+	}
+	env := *a.base
+	a.mu.Unlock()
+	env.Now = a.now()
+	return policy.Evaluate(policy.NewRequest(&env, action, name), a.ident.Policies).Allowed()
+}
+
+// Decider is an authorizer that decides any action: PolicyAuthorizer, and
+// the custom authorizers' SessionAuthorizer.
+type Decider interface {
+	Decide(action policy.Action, name string) bool
+}
+
+// AuthorizeDeviceRetained authorizes iot:GetRetainedMessage (on the topic)
+// and iot:ListRetainedMessages (topic "") for a device's HTTPS request with
+// the authorizer the gateway attached to it; a request without one, or
+// whose authorizer cannot decide these actions, is refused.
+func AuthorizeDeviceRetained(r *http.Request, action policy.Action, topic string) bool {
+	a, ok := gateway.DeviceAuthorizer(r.Context())
+	if !ok {
+		return false
+	}
+	if a == nil {
+		return true
+	}
+	d, ok := a.(Decider)
+	return ok && d.Decide(action, topic)
+}
+
+var _ iotdata.AuthorizeRetained = AuthorizeDeviceRetained
+
 // AuthorizeDevicePublish authorizes an HTTPS publish by a device with the
 // authorizer the gateway attached to the request; a request without one is
 // refused.

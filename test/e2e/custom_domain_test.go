@@ -190,7 +190,8 @@ func TestCustomDomainGuide(t *testing.T) {
     {"Effect": "Allow", "Action": "iot:Connect",
      "Resource": ["arn:aws:iot:us-east-1:123456789012:client/sub-*", "arn:aws:iot:us-east-1:123456789012:client/pub-*"]},
     {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": "arn:aws:iot:us-east-1:123456789012:topic/`+topic+`"},
-    {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": "arn:aws:iot:us-east-1:123456789012:topicfilter/test/*"}
+    {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": "arn:aws:iot:us-east-1:123456789012:topicfilter/test/*"},
+    {"Effect": "Allow", "Action": "iot:GetRetainedMessage", "Resource": "arn:aws:iot:us-east-1:123456789012:topic/`+topic+`"}
   ]
 }`))
 	var policy struct{ PolicyName, PolicyArn, PolicyVersionId string }
@@ -282,6 +283,25 @@ func TestCustomDomainGuide(t *testing.T) {
 	ns.ok(t, "curl", "-fsS", "--cacert", caPEM, "--cert", deviceCert, "--key", deviceKey,
 		"-X", "POST", "--data", `{"step":"7-mtls"}`, "https://"+domain+":8443/topics/test%2Fcustom-domain?qos=1")
 	sub.waitFor(t, `{"step":"7-mtls"}`, 10*time.Second)
+	// Retained messages read with a certificate follow the policy too:
+	// iot:GetRetainedMessage on the guide's topic only, no
+	// iot:ListRetainedMessages.
+	for _, tp := range []string{topic, "test/forbidden"} {
+		ns.aws(t, nil, "iot-data", "publish", "--endpoint-url", "https://"+domain+":8443", "--ca-bundle", caPEM,
+			"--topic", tp, "--payload", `{"retained":true}`, "--retain")
+	}
+	getRetained := func(path string) result {
+		return ns.run("curl", "-sS", "--cacert", caPEM, "--cert", deviceCert, "--key", deviceKey, "-w", "\n%{http_code}", "https://"+domain+":8443"+path)
+	}
+	if r := getRetained("/retainedMessage/" + strings.ReplaceAll(topic, "/", "%2F")); !strings.HasSuffix(strings.TrimSpace(r.stdout), "200") ||
+		!strings.Contains(r.stdout, `"topic":"`+topic+`"`) {
+		t.Fatalf("GetRetainedMessage allowed by the policy:\n%s", r)
+	}
+	for _, path := range []string{"/retainedMessage/test%2Fforbidden", "/retainedMessage"} {
+		if r := getRetained(path); !strings.HasSuffix(strings.TrimSpace(r.stdout), "403") || !strings.Contains(r.stdout, "the policies do not allow") {
+			t.Fatalf("GET %s without the policy's permission:\n%s", path, r)
+		}
+	}
 
 	// Step 8: disabling closes the session and refuses new handshakes; enabling restores service.
 	ns.aws(t, nil, "iot", "update-domain-configuration", "--domain-configuration-name", "CustomIoTDomain",

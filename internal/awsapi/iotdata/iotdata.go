@@ -12,6 +12,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/fault"
+	"github.com/portico-iot/portico/internal/policy"
 )
 
 // Publisher delivers a message to MQTT subscribers (internal/broker).
@@ -37,11 +38,18 @@ var codes = awsapi.Codes{
 // and iot:RetainPublish as well when retain is set.
 type Authorize func(r *http.Request, topic string, retain bool) bool
 
+// AuthorizeRetained decides iot:GetRetainedMessage on a topic and
+// iot:ListRetainedMessages (topic "") for a device's request.
+type AuthorizeRetained func(r *http.Request, action policy.Action, topic string) bool
+
 type handler struct {
 	pub       Publisher
 	logger    *slog.Logger
 	mux       *http.ServeMux
 	authorize Authorize // nil: every authenticated request may publish
+	// retained decides the retained-message reads of devices; nil with a
+	// non-nil authorize refuses them.
+	retained AuthorizeRetained
 }
 
 // New returns the iot-data handler for requests signed with the API's own
@@ -54,7 +62,13 @@ func New(pub Publisher, logger *slog.Logger) http.Handler { return NewDevice(pub
 // the device's policies, and a refused one is answered 403
 // ForbiddenException. A nil authorize allows every publish.
 func NewDevice(pub Publisher, logger *slog.Logger, authorize Authorize) http.Handler {
-	h := &handler{pub: pub, logger: logger, mux: http.NewServeMux(), authorize: authorize}
+	return NewDeviceWithRetained(pub, logger, authorize, nil)
+}
+
+// NewDeviceWithRetained is NewDevice whose devices may also read retained
+// messages (GetRetainedMessage, ListRetainedMessages) as retained allows.
+func NewDeviceWithRetained(pub Publisher, logger *slog.Logger, authorize Authorize, retained AuthorizeRetained) http.Handler {
+	h := &handler{pub: pub, logger: logger, mux: http.NewServeMux(), authorize: authorize, retained: retained}
 	h.mux.HandleFunc("POST /topics/{topic}", h.publish)
 	h.mux.HandleFunc("GET /retainedMessage/{topic}", h.getRetained)
 	h.mux.HandleFunc("GET /retainedMessage", h.listRetained)

@@ -12,6 +12,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/broker"
 	"github.com/portico-iot/portico/internal/fault"
+	"github.com/portico-iot/portico/internal/policy"
 )
 
 // RetainedStore reads retained messages (internal/broker). A Publisher that
@@ -48,20 +49,22 @@ type listRetainedOutput struct {
 }
 
 // store returns the retained store, or answers the request when there is
-// none or the caller is a device: iot:GetRetainedMessage and
-// iot:ListRetainedMessages are not evaluated for certificates yet, so
-// devices are refused rather than allowed everything.
-func (h *handler) store(w http.ResponseWriter, r *http.Request, action string) RetainedStore {
-	if h.authorize != nil {
-		h.logger.Info("https retained message request refused", "action", action, "remote", r.RemoteAddr,
-			"reason", action+" is not evaluated for certificates; use SigV4")
+// none or the caller is a device its policies do not allow the action.
+func (h *handler) store(w http.ResponseWriter, r *http.Request, action policy.Action, topic string) RetainedStore {
+	if h.authorize != nil && (h.retained == nil || !h.retained(r, action, topic)) {
+		h.logger.Info("https retained message request refused", "action", action.String(), "topic", topic, "remote", r.RemoteAddr,
+			"reason", "the policies do not allow "+action.String())
+		msg := "Not authorized: the policies do not allow " + action.String()
+		if topic != "" {
+			msg += " on topic " + topic
+		}
 		awsapi.WriteError(w, awsapi.RestJSON, awsapi.RequestID(w), awsapi.ErrorBody{Status: http.StatusForbidden,
-			Code: "ForbiddenException", Message: "Not authorized: " + action + " is not available to certificates"})
+			Code: "ForbiddenException", Message: msg})
 		return nil
 	}
 	rs, ok := h.pub.(RetainedStore)
 	if !ok {
-		awsapi.NotImplemented(w, awsapi.RestJSON, action)
+		awsapi.NotImplemented(w, awsapi.RestJSON, action.String())
 		return nil
 	}
 	return rs
@@ -73,7 +76,7 @@ func (h *handler) getRetained(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	rs := h.store(w, r, "iot:GetRetainedMessage")
+	rs := h.store(w, r, policy.GetRetainedMessage, topic)
 	if rs == nil {
 		return
 	}
@@ -114,7 +117,7 @@ func (h *handler) listRetained(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(b)
 	}
-	rs := h.store(w, r, "iot:ListRetainedMessages")
+	rs := h.store(w, r, policy.ListRetainedMessages, "")
 	if rs == nil {
 		return
 	}
