@@ -17,33 +17,80 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/portico-iot/portico/internal/acmeissuer"
 	"github.com/portico-iot/portico/internal/certificate"
+	"github.com/portico-iot/portico/internal/dnsresolve"
 	"github.com/portico-iot/portico/internal/pki"
 	"github.com/portico-iot/portico/internal/zone"
 )
 
-// zoneResolver answers the certificate validator's CNAME questions from
-// Portico's own hosted zones, the way its DNS server would answer them.
-type zoneResolver struct{ zones *zone.Service }
+// validationResolver answers the certificate validator's CNAME questions:
+// from Portico's own hosted zones for names one of them is authoritative for
+// (the longest matching zone; of two zones with one name, the first, as the
+// DNS server serves them), the way its DNS server would answer; for any other
+// name, through the recursive resolvers of --validation-resolvers (nil: such
+// names are never found). Chains are followed hop by hop, each hop answered
+// by whichever side is authoritative for it.
+type validationResolver struct {
+	zones    *zone.Service
+	external *dnsresolve.Resolver
+}
 
-func (r zoneResolver) LookupCNAME(ctx context.Context, name string) (string, bool, error) {
+func (r validationResolver) LookupCNAME(ctx context.Context, name string) (string, bool, error) {
 	data, err := r.zones.Snapshot(ctx)
 	if err != nil {
 		return "", false, err
 	}
-	name = strings.ToLower(name)
-	for _, z := range data.Zones {
-		for _, rs := range z.RecordSets {
+	name = strings.ToLower(dns.Fqdn(name))
+	var best *zone.ZoneData
+	for i := range data.Zones {
+		z := &data.Zones[i]
+		if dns.IsSubDomain(z.Name, name) && (best == nil || dns.CountLabel(z.Name) > dns.CountLabel(best.Name)) {
+			best = z
+		}
+	}
+	if best != nil {
+		// Authoritative: what the zone holds is the answer, even "none".
+		for _, rs := range best.RecordSets {
 			if rs.Type == "CNAME" && rs.Name == name && len(rs.Values) > 0 {
 				return rs.Values[0], true, nil
 			}
 		}
+		return "", false, nil
 	}
-	return "", false, nil
+	if r.external == nil {
+		return "", false, nil
+	}
+	return r.external.LookupCNAME(ctx, name)
 }
 
-var _ certificate.Resolver = zoneResolver{}
+// LookupCNAMEChain implements certificate.ChainResolver.
+func (r validationResolver) LookupCNAMEChain(ctx context.Context, name string) ([]string, error) {
+	maxChain := 0
+	if r.external != nil {
+		maxChain = r.external.MaxChain
+	}
+	return dnsresolve.Follow(ctx, name, maxChain, r.LookupCNAME)
+}
+
+var _ certificate.ChainResolver = validationResolver{}
+
+// externalResolver is the validator's resolver for names outside Portico's
+// zones: --validation-resolvers, else the nameservers of /etc/resolv.conf
+// (none found: only Portico's zones are checked, with a warning).
+func (n *node) externalResolver() *dnsresolve.Resolver {
+	servers := n.cfg.ValidationResolvers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = dnsresolve.FromResolvConf("/etc/resolv.conf"); err != nil {
+			n.logger.Warn("no validation resolvers: validation CNAMEs are looked up in Portico's hosted zones only", "err", err)
+			return nil
+		}
+	}
+	return &dnsresolve.Resolver{Servers: servers}
+}
 
 // startValidation runs the ACM validator: certificates requested with DNS
 // validation are issued once their validation records appear in Portico's
@@ -61,7 +108,7 @@ func (n *node) startValidation(ctx context.Context, ca *pki.CA, opts []pki.Issue
 	}
 	v := &certificate.Validator{
 		Service:  n.certs,
-		Resolver: zoneResolver{n.zones},
+		Resolver: validationResolver{zones: n.zones, external: n.externalResolver()},
 		Issuer:   issuer,
 		Logger:   n.logger.With("component", "acm"),
 	}

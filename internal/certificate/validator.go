@@ -31,6 +31,18 @@ type Resolver interface {
 	LookupCNAME(ctx context.Context, name string) (target string, found bool, err error)
 }
 
+// ChainResolver is a Resolver that can follow CNAME chains: a record is
+// then visible when any target of the chain at its name is the expected
+// value (the operator may point _acme-challenge.<name> at a name of their
+// own that points on to Portico's validation zone).
+type ChainResolver interface {
+	Resolver
+	// LookupCNAMEChain returns the targets of the chain starting at name,
+	// in order. With an error it may still return the targets found before
+	// it.
+	LookupCNAMEChain(ctx context.Context, name string) ([]string, error)
+}
+
 // Issuer signs certificates for validated names.
 type Issuer interface {
 	// Issue returns a TLS server certificate for key's public half naming
@@ -251,15 +263,32 @@ func (v *Validator) visible(ctx context.Context, names []string, skip []string) 
 			continue
 		}
 		rr := v.Service.ValidationRecord(b)
-		target, found, err := v.Resolver.LookupCNAME(ctx, rr.Name)
+		ok, err := v.resolves(ctx, rr)
 		if err != nil {
 			return nil, fmt.Errorf("look up %s: %w", rr.Name, err)
 		}
-		if found && strings.EqualFold(strings.TrimSuffix(target, ".")+".", rr.Value) {
+		if ok {
 			seen = append(seen, b)
 		}
 	}
 	return seen, nil
+}
+
+// resolves reports whether the validation record's name leads to its value.
+func (v *Validator) resolves(ctx context.Context, rr ResourceRecord) (bool, error) {
+	matches := func(target string) bool { return strings.EqualFold(strings.TrimSuffix(target, ".")+".", rr.Value) }
+	if cr, ok := v.Resolver.(ChainResolver); ok {
+		chain, err := cr.LookupCNAMEChain(ctx, rr.Name)
+		if slices.ContainsFunc(chain, matches) {
+			return true, nil // an error further down the chain does not matter
+		}
+		return false, err
+	}
+	target, found, err := v.Resolver.LookupCNAME(ctx, rr.Name)
+	if err != nil {
+		return false, err
+	}
+	return found && matches(target), nil
 }
 
 func (v *Validator) validate(ctx context.Context, p pending) error {
