@@ -1,6 +1,8 @@
 package dnsserver
 
 import (
+	"slices"
+
 	"github.com/miekg/dns"
 )
 
@@ -99,7 +101,10 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 	}
 	resp.Authoritative = true
 	name := qname
-	seen := map[string]bool{qname: true}
+	// The names of the chain so far, to stop at a loop: a chain is short
+	// (maxCNAMEChain), so an array beats a map allocated per query.
+	var seen [maxCNAMEChain]string
+	seen[0] = qname
 	for hop := 0; ; hop++ {
 		out, rrs := z.lookup(name, qtype, s.rand)
 		switch out {
@@ -125,10 +130,10 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 		// so that a stub resolver gets the whole chain in one answer.
 		resp.Answer = append(resp.Answer, rrs...)
 		target := lowerASCII(rrs[0].(*dns.CNAME).Target)
-		if hop+1 >= maxCNAMEChain || seen[target] {
+		if hop+1 >= maxCNAMEChain || slices.Contains(seen[:hop+1], target) {
 			return
 		}
-		seen[target] = true
+		seen[hop+1] = target
 		if z = s.findZone(target); z == nil {
 			return
 		}

@@ -87,6 +87,10 @@ type Server struct {
 	serials map[string]serialState
 	notify  *notifier
 
+	// packBuffers hold answers being written (UDP answers are at most
+	// MaxUDPSize; PackBuffer allocates for a longer TCP one).
+	packBuffers sync.Pool
+
 	listenMu sync.Mutex
 	pc       net.PacketConn
 	ln       net.Listener
@@ -95,6 +99,7 @@ type Server struct {
 // New returns a server; it serves nothing until Run.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, logger: cfg.Logger, maxUDP: cfg.MaxUDPSize}
+	s.packBuffers.New = func() any { b := make([]byte, 4096); return &b }
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -370,7 +375,17 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if resp == nil {
 		return
 	}
-	if err := w.WriteMsg(resp); err != nil {
+	// Pack into a pooled buffer: WriteMsg would allocate one per answer.
+	bp := s.packBuffers.Get().(*[]byte)
+	defer s.packBuffers.Put(bp)
+	out, err := resp.PackBuffer(*bp)
+	if err != nil {
+		resp = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
+		if out, err = resp.PackBuffer(*bp); err != nil {
+			return
+		}
+	}
+	if _, err := w.Write(out); err != nil {
 		// Nothing the client can be told; the query is lost like a dropped packet.
 		return
 	}

@@ -1,0 +1,132 @@
+package dnsbench
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/portico-iot/portico/bench/internal/stats"
+)
+
+// Markers of the section this benchmark owns in docs/benchmarks.md.
+const (
+	BeginMarker = "<!-- dns:begin -->"
+	EndMarker   = "<!-- dns:end -->"
+)
+
+// Command is how the section is reproduced.
+const Command = "go run ./bench/cmd/dns -write docs/benchmarks.md"
+
+// rates returns the queries/s of every run of side and kind, in round order.
+func (r *Result) rates(side, kind string) []float64 {
+	var out []float64
+	for _, run := range r.Runs {
+		if run.Side == side && run.Kind == kind {
+			out = append(out, run.QPS)
+		}
+	}
+	return out
+}
+
+// Median is the median queries/s of side and kind.
+func (r *Result) Median(side, kind string) float64 { return stats.Median(r.rates(side, kind)) }
+
+// ratio is the median of the per-round ratios a/b (runs of one round ran
+// next to each other, under the same background load).
+func (r *Result) ratio(sideA, kindA, sideB, kindB string) float64 {
+	a, b := r.rates(sideA, kindA), r.rates(sideB, kindB)
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			rs = append(rs, a[i]/b[i])
+		}
+	}
+	return stats.Median(rs)
+}
+
+// VsKnot is Portico's queries/s over Knot's for kind.
+func (r *Result) VsKnot(kind string) float64 { return r.ratio(SidePortico, kind, SideKnot, kind) }
+
+// FailoverVsStatic is side's failover queries/s over its static ones.
+func (r *Result) FailoverVsStatic(side string) float64 {
+	return r.ratio(side, KindFailover, side, KindStatic)
+}
+
+// Met reports whether both goals of issue 5 are met.
+func (r *Result) Met() bool {
+	return r.VsKnot(KindStatic) >= GoalVsKnot && r.VsKnot(KindFailover) >= GoalVsKnot &&
+		r.FailoverVsStatic(SidePortico) >= GoalFailover
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// Markdown is the report section, markers excluded.
+func (r *Result) Markdown() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	o := r.Options
+	w("## Authoritative DNS: Portico versus Knot (dnsperf)\n\n")
+	w("```sh\n%s\n```\n\n", Command)
+	w("Generated %s in %v (%s; %s; %s). ", r.Date, r.Took.Round(time.Second), r.Versions["portico"], r.Versions["knotd"], r.Versions["dnsperf"])
+	w("`portico serve` (built from this checkout, 127.0.0.1) holds the zone `%s`, created through its Route 53 API: %d static A names and %d failover names "+
+		"(a PRIMARY behind a TCP health check of a live local port, probed every 10 s throughout, and a SECONDARY). "+
+		"Knot (`knotd`, 127.0.0.2) is a secondary of Portico: it transferred the zone by AXFR (`--dns-transfer-allow`, `--dns-notify`), so both serve the same records; "+
+		"a failover name reaches Knot as the record Portico currently answers, a plain A record. "+
+		"dnsperf asks each server, over UDP, for every name of one kind in turn, for %v per run; %d rounds, the two servers alternating which goes first; "+
+		"rates are medians of the runs, ratios medians of the per-round ratios.\n\n",
+		zoneName, o.Names, o.Names, o.Duration, o.Runs)
+	w("| | Portico q/s | Knot q/s | Portico / Knot | goal | |\n| --- | ---: | ---: | ---: | --- | --- |\n")
+	for _, kind := range []string{KindStatic, KindFailover} {
+		w("| %s | %.0f | %.0f | **%.2fx** | >= %.1fx | %s |\n", kind, r.Median(SidePortico, kind), r.Median(SideKnot, kind),
+			r.VsKnot(kind), GoalVsKnot, verdict(r.VsKnot(kind) >= GoalVsKnot))
+	}
+	w("| failover / static | **%.2fx** | %.2fx | | >= %.1fx (Portico) | %s |\n\n", r.FailoverVsStatic(SidePortico), r.FailoverVsStatic(SideKnot),
+		GoalFailover, verdict(r.FailoverVsStatic(SidePortico) >= GoalFailover))
+	w("Every run:\n\n| round | server | names | q/s | sent | lost | avg latency | load before |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, run := range r.Runs {
+		w("| %d | %s | %s | %.0f | %d | %d | %.2f ms | %s |\n", run.Round, run.Side, run.Kind, run.QPS, run.Sent, run.Lost,
+			float64(run.Latency)/float64(time.Millisecond), run.Load)
+	}
+	w("\nCommands (ports as run):\n\n```sh\n%s\n```\n\n", strings.Join(r.Commands, "\n"))
+	w("Answers checked before measuring:\n\n```text\n%s\n```\n\n", strings.Join(r.Checks, "\n"))
+	w("**What bounds the numbers.** dnsperf, the server under test and the other engineers' work share the machine's cores, so the absolute rates are the machine's; "+
+		"the ratios compare runs made next to each other. dnsperf keeps %d queries outstanding over %d sockets (`-c %d -q %d -T %d`). ",
+		o.Outstanding, o.Clients, o.Clients, o.Outstanding, o.Threads)
+	w("Portico answers a failover name from the record set chosen when the health check last changed (the choice is made when the snapshot is built, not per query), " +
+		"so a failover query does the work of a static one: the same map lookups and the same packing. " +
+		"Portico's per-query cost is miekg/dns's: one goroutine per UDP packet, unpacking the query into a `dns.Msg` and packing the reply with name compression, " +
+		"where Knot answers from pre-compiled wire data with a fixed set of worker threads.\n")
+	return b.String()
+}
+
+// WriteSection replaces the text between BeginMarker and EndMarker in the
+// file at path with section (the markers are appended to the file when
+// absent), leaving the rest of the file as it is.
+func WriteSection(path, section string) error {
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	doc := string(b)
+	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker
+	i, j := strings.Index(doc, BeginMarker), strings.Index(doc, EndMarker)
+	switch {
+	case i >= 0 && j > i:
+		doc = doc[:i] + block + doc[j+len(EndMarker):]
+	case i < 0 && j < 0:
+		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
+			doc = strings.TrimRight(doc, "\n") + "\n\n"
+		}
+		doc += block + "\n"
+	default:
+		return fmt.Errorf("%s: unbalanced %s / %s markers", path, BeginMarker, EndMarker)
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
+}
