@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ func newCATestService(t testing.TB) *Service {
 	t.Helper()
 	svc, _, _ := newTestService(t)
 	svc.Now = time.Now
+	svc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	return svc
 }
 
