@@ -299,39 +299,50 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		files[kind] = path
 	}
 
-	sides := []struct {
-		name string
-		addr netip.AddrPort
-	}{{SidePortico, porticoDNS}, {SideKnot, knotDNS}}
+	addrs := map[string]netip.AddrPort{SidePortico: porticoDNS, SideKnot: knotDNS}
+	// ABBA order: the runs a ratio compares are next to each other (the
+	// machine's background load drifts), and which goes first alternates.
+	order := [][2]string{{SidePortico, KindStatic}, {SideKnot, KindStatic}, {SideKnot, KindFailover}, {SidePortico, KindFailover}}
 	for round := range o.Runs {
-		for i := range sides {
-			// Alternate which side goes first, round by round.
-			side := sides[(i+round)%len(sides)]
-			for _, kind := range []string{KindStatic, KindFailover} {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				args := []string{"-s", side.addr.Addr().String(), "-p", strconv.Itoa(int(side.addr.Port())), "-d", files[kind],
-					"-l", strconv.Itoa(int(o.Duration.Seconds())), "-c", strconv.Itoa(o.Clients), "-T", strconv.Itoa(o.Threads),
-					"-q", strconv.Itoa(o.Outstanding)}
-				if round == 0 {
-					res.Commands = append(res.Commands, "dnsperf "+strings.Join(args, " "))
-				}
-				run := Run{Round: round + 1, Side: side.name, Kind: kind, Load: loadAverage()}
-				out, err := exec.CommandContext(ctx, dnsperf, args...).CombinedOutput()
-				if err != nil {
-					return nil, fmt.Errorf("dnsperf %v: %w\n%s", args, err, out)
-				}
-				if err := parseDnsperf(string(out), &run); err != nil {
-					return nil, fmt.Errorf("dnsperf output: %w\n%s", err, out)
-				}
-				o.logf("round %d %-7s %-10s %9.0f q/s  lost %d  avg %v  (load %s)", run.Round, run.Side, run.Kind, run.QPS, run.Lost, run.Latency, run.Load)
-				res.Runs = append(res.Runs, run)
+		for i := range order {
+			step := order[i]
+			if round%2 == 1 {
+				step = order[len(order)-1-i]
 			}
+			run, cmd, err := measure(ctx, dnsperf, o, addrs[step[0]], files[step[1]])
+			if err != nil {
+				return nil, err
+			}
+			run.Round, run.Side, run.Kind = round+1, step[0], step[1]
+			if round == 0 {
+				res.Commands = append(res.Commands, cmd+"  # "+run.Side+", "+run.Kind)
+			}
+			o.logf("round %d %-7s %-10s %9.0f q/s  lost %d  avg %v  (load %s)", run.Round, run.Side, run.Kind, run.QPS, run.Lost, run.Latency, run.Load)
+			res.Runs = append(res.Runs, run)
 		}
 	}
 	res.Took = time.Since(began)
 	return res, nil
+}
+
+// measure runs dnsperf once against addr with the query file; it returns
+// the run and the command line.
+func measure(ctx context.Context, dnsperf string, o Options, addr netip.AddrPort, queries string) (Run, string, error) {
+	if err := ctx.Err(); err != nil {
+		return Run{}, "", err
+	}
+	args := []string{"-s", addr.Addr().String(), "-p", strconv.Itoa(int(addr.Port())), "-d", queries,
+		"-l", strconv.Itoa(int(o.Duration.Seconds())), "-c", strconv.Itoa(o.Clients), "-T", strconv.Itoa(o.Threads),
+		"-q", strconv.Itoa(o.Outstanding)}
+	run := Run{Load: loadAverage()}
+	out, err := exec.CommandContext(ctx, dnsperf, args...).CombinedOutput()
+	if err != nil {
+		return run, "", fmt.Errorf("dnsperf %v: %w\n%s", args, err, out)
+	}
+	if err := parseDnsperf(string(out), &run); err != nil {
+		return run, "", fmt.Errorf("dnsperf output: %w\n%s", err, out)
+	}
+	return run, "dnsperf " + strings.Join(args, " "), nil
 }
 
 func firstLine(cmd *exec.Cmd) string {

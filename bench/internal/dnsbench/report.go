@@ -79,8 +79,8 @@ func (r *Result) Markdown() string {
 		"(a PRIMARY behind a TCP health check of a live local port, probed every 10 s throughout, and a SECONDARY). "+
 		"Knot (`knotd`, 127.0.0.2) is a secondary of Portico: it transferred the zone by AXFR (`--dns-transfer-allow`, `--dns-notify`), so both serve the same records; "+
 		"a failover name reaches Knot as the record Portico currently answers, a plain A record. "+
-		"dnsperf asks each server, over UDP, for every name of one kind in turn, for %v per run; %d rounds, the two servers alternating which goes first; "+
-		"rates are medians of the runs, ratios medians of the per-round ratios.\n\n",
+		"dnsperf asks each server, over UDP, for every name of one kind in turn, for %v per run; %d rounds of four runs in ABBA order (Portico static, Knot static, Knot failover, Portico failover, then reversed), "+
+		"so that the runs a ratio compares ran next to each other; rates are medians of the runs, ratios medians of the per-round ratios.\n\n",
 		zoneName, o.Names, o.Names, o.Duration, o.Runs)
 	w("| | Portico q/s | Knot q/s | Portico / Knot | goal | |\n| --- | ---: | ---: | ---: | --- | --- |\n")
 	for _, kind := range []string{KindStatic, KindFailover} {
