@@ -98,6 +98,9 @@ func (n *node) externalResolver() *dnsresolve.Resolver {
 // or the ACME directory of --acme-directory, whose DNS-01 challenges Portico's
 // DNS answers at the validation CNAMEs' targets.
 func (n *node) startValidation(ctx context.Context, ca *pki.CA, opts []pki.IssueOption) error {
+	// RevokeCertificate revokes at the server CA, whose OCSP responder and
+	// CRL (pkiweb) then say so. Set before the API listener serves.
+	n.certs.Revoker = ca
 	var issuer certificate.Issuer = certificate.CAIssuer{CA: ca, Options: opts}
 	if n.cfg.ACMEDirectory != "" {
 		acme, err := n.acmeIssuer()

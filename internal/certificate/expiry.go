@@ -19,11 +19,12 @@ type ExpiryState struct {
 }
 
 // ExpiryStates lists every certificate that has an expiry, in creation
-// order. It reads stored columns only, no PEM parsing, so it is cheap to
+// order; revoked certificates are left out (they will never be served
+// again, so their expiry needs no warning). It reads stored columns only, no PEM parsing, so it is cheap to
 // call on every change.
 func (s *Service) ExpiryStates(ctx context.Context) ([]ExpiryState, error) {
 	rows, err := s.st.DB().QueryContext(ctx, `SELECT arn, domain_name, not_after, expiry_event_day FROM acm_certificate
-		WHERE certificate_pem != '' ORDER BY id`)
+		WHERE certificate_pem != '' AND lifecycle != 'REVOKED' ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("certificate: expiry states: %w", err)
 	}

@@ -53,6 +53,7 @@ type Summary struct {
 	CreatedAt                            time.Time
 	ImportedAt                           time.Time // zero unless IMPORTED
 	IssuedAt                             time.Time // zero unless an AMAZON_ISSUED certificate was issued
+	RevokedAt                            time.Time // zero unless REVOKED
 }
 
 func checkEnum(member string, values, allowed []string) error {
@@ -285,5 +286,6 @@ func summaryOf(r *record, now time.Time, inUse bool) Summary {
 		CreatedAt:                            r.createdAt,
 		ImportedAt:                           r.importedAt,
 		IssuedAt:                             r.issuedAt,
+		RevokedAt:                            r.revokedAt,
 	}
 }

@@ -73,6 +73,9 @@ var migrations = []string{
 		idempotency_token  TEXT NOT NULL DEFAULT '',
 		token_at           INTEGER NOT NULL DEFAULT 0      -- unix milliseconds of the last accepted token
 	);`,
+	// Revocation (RevokeCertificate): lifecycle REVOKED with when and why.
+	`ALTER TABLE acm_certificate ADD COLUMN revoked_at INTEGER;                            -- unix milliseconds
+	ALTER TABLE acm_certificate ADD COLUMN revocation_reason TEXT NOT NULL DEFAULT ''; -- ACM RevocationReason as given`,
 }
 
 // Service is the ACM certificate domain service.
@@ -86,6 +89,10 @@ type Service struct {
 	// ValidationZone is the DNS zone under which validation records point
 	// (their CNAME targets); "" means DefaultValidationZone.
 	ValidationZone string
+
+	// Revoker is the CA whose certificates RevokeCertificate revokes
+	// (Portico's server CA); nil refuses revocation with an internal error.
+	Revoker Revoker
 
 	st      *store.Store
 	region  string
@@ -307,12 +314,14 @@ type record struct {
 	exportable       bool // issued by Portico's own CA
 	exported         bool
 	expiryEventDay   string
+	revokedAt        time.Time
+	revocationReason string
 }
 
 const recordColumns = `id, arn, type, key_algorithm, domain_name, not_before, not_after, created_at, imported_at,
 	certificate_pem, chain_pem, private_key_pem, ct_logging,
 	lifecycle, names, validation_method, validated, issued_at, renewal_requested, renewal_status, renewal_missing, renewal_updated_at,
-	failure_reason, exportable, exported, expiry_event_day`
+	failure_reason, exportable, exported, expiry_event_day, revoked_at, revocation_reason`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -321,12 +330,13 @@ func scanRecord(row scanner) (*record, error) {
 		r                                record
 		nb, na, created                  int64
 		imported, issued, renewalUpdated sql.NullInt64
+		revoked                          sql.NullInt64
 		names, validated, renewalMissing string
 	)
 	if err := row.Scan(&r.id, &r.arn, &r.typ, &r.keyAlg, &r.domain, &nb, &na, &created, &imported,
 		&r.certPEM, &r.chainPEM, &r.key, &r.ctLogging,
 		&r.lifecycle, &names, &r.validationMethod, &validated, &issued, &r.renewalRequested, &r.renewalStatus, &renewalMissing, &renewalUpdated,
-		&r.failureReason, &r.exportable, &r.exported, &r.expiryEventDay); err != nil {
+		&r.failureReason, &r.exportable, &r.exported, &r.expiryEventDay, &revoked, &r.revocationReason); err != nil {
 		return nil, err
 	}
 	r.createdAt = time.UnixMilli(created).UTC()
@@ -338,6 +348,9 @@ func scanRecord(row scanner) (*record, error) {
 	}
 	if renewalUpdated.Valid {
 		r.renewalUpdatedAt = time.UnixMilli(renewalUpdated.Int64).UTC()
+	}
+	if revoked.Valid {
+		r.revokedAt = time.UnixMilli(revoked.Int64).UTC()
 	}
 	for _, f := range []struct {
 		text string
@@ -413,7 +426,10 @@ type Detail struct {
 	IssuedAt                time.Time // zero unless an AMAZON_ISSUED certificate was issued
 	Status                  string
 	// FailureReason is an ACM FailureReason when Status is FAILED.
-	FailureReason      string
+	FailureReason string
+	// RevokedAt and RevocationReason are set when Status is REVOKED.
+	RevokedAt          time.Time
+	RevocationReason   string
 	NotBefore          time.Time
 	NotAfter           time.Time
 	KeyAlgorithm       string // enum spelling, e.g. RSA_2048
@@ -451,6 +467,8 @@ func (s *Service) Describe(ctx context.Context, arn string) (*Detail, error) {
 		IssuedAt:                                 r.issuedAt,
 		Status:                                   r.status(now),
 		FailureReason:                            r.failureReason,
+		RevokedAt:                                r.revokedAt,
+		RevocationReason:                         r.revocationReason,
 		NotBefore:                                r.notBefore,
 		NotAfter:                                 r.notAfter,
 		KeyAlgorithm:                             r.keyAlg,

@@ -137,10 +137,10 @@ func TestSilentResolverTimesOut(t *testing.T) {
 
 func TestLookupCNAMEChain(t *testing.T) {
 	f := startResolver(t, &fakeResolver{cnames: map[string]string{
-		"a.example.":    "b.example.",
-		"b.example.":    "c.example.",
-		"l1.example.":   "l2.example.",
-		"l2.example.":   "l1.example.",
+		"a.example.":  "b.example.",
+		"b.example.":  "c.example.",
+		"l1.example.": "l2.example.",
+		"l2.example.": "l1.example.",
 	}})
 	for i := range 20 {
 		f.cnames["long"+string(rune('a'+i))+".example."] = "long" + string(rune('a'+i+1)) + ".example."

@@ -51,6 +51,7 @@ func New(svc *certificate.Service, logger *slog.Logger) http.Handler {
 		"ListTagsForCertificate":    h.listTags,
 		"RequestCertificate":        h.requestCertificate,
 		"RenewCertificate":          h.renewCertificate,
+		"RevokeCertificate":         h.revokeCertificate,
 		"ExportCertificate":         h.exportCertificate,
 		"GetAccountConfiguration":   h.getAccountConfiguration,
 		"PutAccountConfiguration":   h.putAccountConfiguration,
@@ -201,6 +202,8 @@ type certificateDetail struct {
 	ImportedAt              *epoch             `json:"ImportedAt,omitempty"`
 	Status                  string             `json:"Status"`
 	FailureReason           string             `json:"FailureReason,omitempty"`
+	RevokedAt               *epoch             `json:"RevokedAt,omitempty"`
+	RevocationReason        string             `json:"RevocationReason,omitempty"`
 	NotBefore               *epoch             `json:"NotBefore,omitempty"`
 	NotAfter                *epoch             `json:"NotAfter,omitempty"`
 	KeyAlgorithm            string             `json:"KeyAlgorithm,omitempty"`
@@ -271,6 +274,8 @@ func (h *handler) describeCertificate(ctx context.Context, r *http.Request) (any
 		ImportedAt:              timestamp(d.ImportedAt),
 		Status:                  d.Status,
 		FailureReason:           d.FailureReason,
+		RevokedAt:               timestamp(d.RevokedAt),
+		RevocationReason:        d.RevocationReason,
 		NotBefore:               timestamp(d.NotBefore),
 		NotAfter:                timestamp(d.NotAfter),
 		KeyAlgorithm:            wireKeyAlgorithm(d.KeyAlgorithm),
@@ -336,6 +341,7 @@ type certificateSummary struct {
 	CreatedAt                            *epoch   `json:"CreatedAt,omitempty"`
 	IssuedAt                             *epoch   `json:"IssuedAt,omitempty"`
 	ImportedAt                           *epoch   `json:"ImportedAt,omitempty"`
+	RevokedAt                            *epoch   `json:"RevokedAt,omitempty"`
 }
 
 type listResponse struct {
@@ -404,6 +410,7 @@ func (h *handler) listCertificates(ctx context.Context, r *http.Request) (any, e
 			CreatedAt:                            timestamp(s.CreatedAt),
 			IssuedAt:                             timestamp(s.IssuedAt),
 			ImportedAt:                           timestamp(s.ImportedAt),
+			RevokedAt:                            timestamp(s.RevokedAt),
 		})
 	}
 	return out, nil
@@ -552,4 +559,22 @@ func (h *handler) renewCertificate(ctx context.Context, r *http.Request) (any, e
 		return nil, err
 	}
 	return empty{}, nil
+}
+
+type revokeRequest struct {
+	CertificateArn   string `json:"CertificateArn"`
+	RevocationReason string `json:"RevocationReason"`
+}
+
+// revokeCertificate revokes a certificate of Portico's private CA; see
+// certificate.Service.Revoke.
+func (h *handler) revokeCertificate(ctx context.Context, r *http.Request) (any, error) {
+	var in revokeRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if err := h.svc.Revoke(ctx, in.CertificateArn, in.RevocationReason); err != nil {
+		return nil, err
+	}
+	return arnResponse{CertificateArn: in.CertificateArn}, nil
 }
