@@ -69,8 +69,8 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 type Config struct {
 	Region  string
 	Account string
-	// Client makes the calls; nil means a client with no timeout of its own
-	// (each call is bounded by its function's timeout).
+	// Client makes the calls; nil means NewClient() (no timeout of its own:
+	// each call is bounded by its function's timeout).
 	Client *http.Client
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -104,12 +104,39 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Registry, error) {
 	}
 	c := cfg.Client
 	if c == nil {
-		c = &http.Client{}
+		c = NewClient()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Registry{st: st, cfg: cfg, client: c}, nil
+}
+
+// Idle connections the default client keeps (NewClient).
+const (
+	MaxIdleConns        = 1024
+	MaxIdleConnsPerHost = 256
+)
+
+// NewClient is the client a registry uses when its Config has none:
+// net/http's default transport (proxy from the environment, dial and TLS
+// handshake timeouts, HTTP/2) with an idle pool sized for a connect storm.
+// The default transport keeps only 2 idle connections per host, so when more
+// calls than that are in flight to one function (devices with distinct
+// tokens connecting at once), all but 2 connections are closed after their
+// call and the next calls dial new ones: a TCP (and, for https, a TLS)
+// handshake per call on both ends, and a TIME_WAIT socket per call on
+// Portico's side, which at a few hundred calls a second for a minute runs
+// out of ephemeral ports towards one remote function (where
+// net.ipv4.tcp_tw_reuse does not let Linux reuse them). The number of
+// connections in use stays unbounded (as many as calls in flight, which the
+// gateway's connect and call timeouts bound); only how many are kept idle
+// changes, and those close after IdleConnTimeout (90 s).
+func NewClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = MaxIdleConns
+	t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+	return &http.Client{Transport: t}
 }
 
 func (r *Registry) now() time.Time {
