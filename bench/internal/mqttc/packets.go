@@ -140,3 +140,27 @@ func (r *Reader) Next() (Packet, error) {
 	}
 	return Packet{Type: h >> 4, Flags: h & 0x0f, Body: body}, nil
 }
+
+// Buffered is how many bytes are read but not yet returned: zero means the
+// next Next will wait on the network, the time to flush acknowledgements.
+func (r *Reader) Buffered() int { return r.r.Buffered() }
+
+// Whole reports whether the next packet is entirely buffered, so Next will
+// not wait on the network: when it is not, pending acknowledgements must be
+// flushed first, or client and broker may wait on each other.
+func (r *Reader) Whole() bool {
+	avail := r.r.Buffered()
+	if avail < 2 {
+		return false
+	}
+	hdr, _ := r.r.Peek(min(avail, 5))
+	n, mult := 0, 1
+	for i := 1; i < len(hdr); i++ {
+		n += int(hdr[i]&0x7f) * mult
+		if hdr[i]&0x80 == 0 {
+			return avail >= 1+i+n
+		}
+		mult *= 128
+	}
+	return false
+}

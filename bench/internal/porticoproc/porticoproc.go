@@ -1,0 +1,155 @@
+// Package porticoproc runs Portico's MQTT data plane — the gateway's MQTT
+// listener with SNI among the bench's domain configurations, device
+// certificates checked against the registry's snapshot with an IoT policy
+// attached, the broker behind it — in a process of its own, so that its
+// RSS and CPU time are Portico's alone, as mosquitto's are mosquitto's.
+// It is this executable re-run as a child (bench/internal/child).
+package porticoproc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/portico-iot/portico/bench/internal/child"
+	"github.com/portico-iot/portico/bench/internal/material"
+	"github.com/portico-iot/portico/bench/internal/servers"
+)
+
+const role = "portico-server"
+
+func init() { child.Register(role, serve) }
+
+type setup struct{ Domains, Devices int }
+
+type command struct {
+	Op   string // "profile-start", "profile-stop", "quit"
+	Path string
+}
+
+type reply struct {
+	Addr string `json:",omitempty"`
+	PID  int    `json:",omitempty"`
+	Err  string `json:",omitempty"`
+}
+
+// serve is the child: build, listen, then obey commands until told to
+// quit or the parent goes away (stdin closes).
+func serve(c *child.Conn) error {
+	var s setup
+	if err := c.Recv(&s, time.Minute); err != nil {
+		return err
+	}
+	set, _, err := material.Load(s.Domains, s.Devices)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	reg, err := servers.NewRegistry(ctx, set)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	domains, err := servers.Domains(set)
+	if err != nil {
+		return err
+	}
+	p, err := servers.StartPortico(domains, reg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := c.Send(reply{Addr: p.Addr, PID: os.Getpid()}); err != nil {
+		return err
+	}
+	var prof *os.File
+	for {
+		var cmd command
+		if err := c.Recv(&cmd, 24*time.Hour); err != nil {
+			return nil // the parent is gone
+		}
+		var r reply
+		switch cmd.Op {
+		case "profile-start":
+			f, err := os.Create(cmd.Path)
+			if err == nil {
+				if err = pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+				} else {
+					prof = f
+				}
+			}
+			if err != nil {
+				r.Err = err.Error()
+			}
+		case "profile-stop":
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof.Close()
+				prof = nil
+			}
+		case "quit":
+			c.Send(r)
+			return nil
+		default:
+			r.Err = "unknown op " + cmd.Op
+		}
+		if err := c.Send(r); err != nil {
+			return err
+		}
+	}
+}
+
+// Server is the parent's handle on the child.
+type Server struct {
+	Addr string
+	PID  int
+	p    *child.Proc
+}
+
+// Start runs Portico in a child process with the cached bench material of
+// that size (domains domain configurations, devices device certificates).
+func Start(ctx context.Context, domains, devices int) (*Server, error) {
+	p, err := child.Start(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Send(setup{Domains: domains, Devices: devices}); err != nil {
+		p.Kill()
+		return nil, err
+	}
+	var r reply
+	if err := p.Recv(&r, 3*time.Minute); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("portico server: %w", err)
+	}
+	return &Server{Addr: r.Addr, PID: r.PID, p: p}, nil
+}
+
+func (s *Server) do(cmd command) error {
+	if err := s.p.Send(cmd); err != nil {
+		return err
+	}
+	var r reply
+	if err := s.p.Recv(&r, time.Minute); err != nil {
+		return err
+	}
+	if r.Err != "" {
+		return fmt.Errorf("portico server: %s", r.Err)
+	}
+	return nil
+}
+
+// StartProfile starts a CPU profile of the server into path.
+func (s *Server) StartProfile(path string) error { return s.do(command{Op: "profile-start", Path: path}) }
+
+// StopProfile ends it.
+func (s *Server) StopProfile() error { return s.do(command{Op: "profile-stop"}) }
+
+// Close asks the server to quit and kills it if it does not in time.
+func (s *Server) Close() {
+	s.p.Send(command{Op: "quit"})
+	s.p.Wait(15 * time.Second)
+}
