@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 
@@ -100,7 +99,7 @@ func FuzzTransfer(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 5353}
+	remote := netip.MustParseAddr("127.0.0.9")
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		req := new(dns.Msg)
 		if err := req.Unpack(raw); err != nil {

@@ -278,11 +278,24 @@ func (s *Server) Run(ctx context.Context, changes <-chan struct{}) error {
 	}
 	started := make(chan struct{}, 2)
 	notify := func() { started <- struct{}{} }
-	udp := &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: s.maxUDP, NotifyStartedFunc: notify}
 	tcp := &dns.Server{Listener: s.ln, Handler: s, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		NotifyStartedFunc: notify}
 	errc := make(chan error, 2)
-	go func() { errc <- serveErr("udp", udp.ActivateAndServe()) }()
+	// UDP on one address: Portico's own loop (udp.go); on a wildcard
+	// address, miekg's server, which answers from the address asked.
+	udp := &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: s.maxUDP, NotifyStartedFunc: notify}
+	udpDone := make(chan struct{})
+	if conn, ok := ownUDPLoop(s.pc); ok {
+		udp = nil
+		go func() {
+			defer close(udpDone)
+			s.serveUDP(conn)
+		}()
+		notify()
+	} else {
+		close(udpDone)
+		go func() { errc <- serveErr("udp", udp.ActivateAndServe()) }()
+	}
 	go func() { errc <- serveErr("tcp", tcp.ActivateAndServe()) }()
 	// Shutting a miekg server down before it started leaves it running:
 	// wait for both to start.
@@ -292,8 +305,11 @@ func (s *Server) Run(ctx context.Context, changes <-chan struct{}) error {
 		case err := <-errc:
 			s.pc.Close()
 			s.ln.Close()
-			udp.Shutdown()
+			if udp != nil {
+				udp.Shutdown()
+			}
 			tcp.Shutdown()
+			<-udpDone
 			return err
 		}
 	}
@@ -330,7 +346,12 @@ loop:
 	retry.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	udp.ShutdownContext(shutdownCtx)
+	if udp != nil {
+		udp.ShutdownContext(shutdownCtx)
+	} else {
+		s.pc.Close()
+	}
+	<-udpDone
 	tcp.ShutdownContext(shutdownCtx)
 	return runErr
 }
@@ -363,7 +384,7 @@ func (s *Server) notifySocket() (net.PacketConn, error) {
 // ServeDNS answers one query; it implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	_, udp := w.LocalAddr().(*net.UDPAddr)
-	if s.transferRequest(req, w.RemoteAddr()) {
+	if s.transferRequest(req, remoteAddr(w.RemoteAddr())) {
 		for _, m := range s.transferReplies(req, udp) {
 			if err := w.WriteMsg(m); err != nil {
 				return

@@ -160,7 +160,7 @@ func serialLess(a, b uint32) bool {
 // transferRequest reports whether req asks for a zone transfer the server
 // handles itself (rather than refusing it like any unsupported query): a
 // well-formed AXFR or IXFR query from an allowed address.
-func (s *Server) transferRequest(req *dns.Msg, remote net.Addr) bool {
+func (s *Server) transferRequest(req *dns.Msg, remote netip.Addr) bool {
 	if len(s.cfg.TransferAllow) == 0 || req.Response || req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 {
 		return false
 	}
@@ -185,23 +185,26 @@ func (s *Server) transferRequest(req *dns.Msg, remote net.Addr) bool {
 }
 
 // transferAllowed reports whether remote is in Config.TransferAllow.
-func (s *Server) transferAllowed(remote net.Addr) bool {
-	var ip netip.Addr
-	switch a := remote.(type) {
-	case *net.TCPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
-	case *net.UDPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
-	default:
-		return false
-	}
-	ip = ip.Unmap()
+func (s *Server) transferAllowed(remote netip.Addr) bool {
+	remote = remote.Unmap()
 	for _, p := range s.cfg.TransferAllow {
-		if p.Contains(ip) {
+		if p.Contains(remote) {
 			return true
 		}
 	}
 	return false
+}
+
+// remoteAddr is the IP address of a client.
+func remoteAddr(a net.Addr) netip.Addr {
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	}
+	return ip.Unmap()
 }
 
 // transferReplies returns the messages answering a transfer request (one
