@@ -84,7 +84,10 @@ func (u *user) GetPrivateKey() crypto.Signer           { return u.key }
 
 // Issue obtains a certificate for key and names from the ACME directory
 // (certificate.Issuer). names' DNS-01 challenges are answered through
-// Challenges; the returned chain is the directory's, issuer first.
+// Challenges; the returned chain is the directory's, issuer first. An
+// order the directory refuses for good is a *certificate.IssueFailure with
+// the closest ACM FailureReason (see permanentProblems); other errors are
+// transient.
 func (i *Issuer) Issue(ctx context.Context, key crypto.Signer, names []string) ([]byte, []byte, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -98,7 +101,9 @@ func (i *Issuer) Issue(ctx context.Context, key crypto.Signer, names []string) (
 		Bundle:     false,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("acme: obtain %v: %w", names, err)
+		// Permanent refusals (CAA, a rejected name, ...) become a
+		// certificate.IssueFailure: the request is FAILED at once.
+		return nil, nil, classify(fmt.Errorf("acme: obtain %v: %w", names, err))
 	}
 	leaf, chain := splitLeaf(res.Certificate)
 	if len(res.IssuerCertificate) > 0 {

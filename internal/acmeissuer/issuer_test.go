@@ -44,23 +44,29 @@ func TestChallenges(t *testing.T) {
 	}
 }
 
-// TestIssueAgainstPebble runs Pebble in process with Portico's DNS server as
-// its resolver: a hosted zone holds the operator's validation CNAME, the
-// validation zone the challenge TXT records; lego obtains a certificate
-// that chains to Pebble's root.
-func TestIssueAgainstPebble(t *testing.T) {
+// pebbleEnv is Pebble run in process with a Portico DNS server as its
+// resolver: a hosted zone holds the operator's validation CNAME of name,
+// the validation zone the challenge TXT records.
+type pebbleEnv struct {
+	iss   *Issuer
+	store *db.MemoryStore
+	ca    *ca.CAImpl
+}
+
+const (
+	pebbleName   = "device.example.test"
+	pebbleTarget = "_0123456789abcdef0123456789abcdef.acm-validations.portico.internal."
+)
+
+func startPebble(t *testing.T, ctx context.Context) *pebbleEnv {
+	t.Helper()
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-
-	const (
-		name   = "device.example.test"
-		target = "_0123456789abcdef0123456789abcdef.acm-validations.portico.internal."
-	)
+	ctx, cancel := context.WithCancel(ctx)
 	challenges := &Challenges{}
 	ns := []string{"ns1.portico.internal."}
-	cname, err := dns.NewRR("_acme-challenge." + name + ". 300 IN CNAME " + target)
+	// Only pebbleName (and its wildcard) has a validation CNAME.
+	cname, err := dns.NewRR("_acme-challenge." + pebbleName + ". 300 IN CNAME " + pebbleTarget)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +87,7 @@ func TestIssueAgainstPebble(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 	dnsAddr := srv.UDPAddr().String()
 
 	logger := log.New(io.Discard, "", 0)
@@ -93,17 +99,27 @@ func TestIssueAgainstPebble(t *testing.T) {
 	pva := va.New(logger, 0, 0, false, dnsAddr, store)
 	front := wfe.New(logger, store, pva, pca, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 	ts := httptest.NewTLSServer(front.Handler())
-	defer ts.Close()
+	t.Cleanup(ts.Close)
 
 	iss := &Issuer{
 		DirectoryURL:    ts.URL + wfe.DirectoryPath,
 		Email:           "ops@example.test",
 		HTTPClient:      ts.Client(),
 		Challenges:      challenges,
-		Target:          func(string) string { return target },
+		Target:          func(string) string { return pebbleTarget },
 		Nameservers:     []string{dnsAddr},
 		PollingInterval: 100 * time.Millisecond,
 	}
+	return &pebbleEnv{iss: iss, store: store, ca: pca}
+}
+
+// TestIssueAgainstPebble: lego obtains a certificate that chains to
+// Pebble's root.
+func TestIssueAgainstPebble(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p := startPebble(t, ctx)
+	iss, name := p.iss, pebbleName
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -120,14 +136,14 @@ func TestIssueAgainstPebble(t *testing.T) {
 		t.Fatal("certificate is for another key")
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(pca.GetRootCert(0).Cert)
+	roots.AddCert(p.ca.GetRootCert(0).Cert)
 	for _, c := range parse(t, chainPEM) {
 		inter.AddCert(c)
 	}
 	if _, err := leaf[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name}); err != nil {
 		t.Fatalf("does not chain to Pebble's root: %v", err)
 	}
-	if rrs := challenges.Records(); len(rrs) != 0 {
+	if rrs := iss.Challenges.Records(); len(rrs) != 0 {
 		t.Errorf("challenge records left behind: %v", rrs)
 	}
 
