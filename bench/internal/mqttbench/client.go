@@ -23,10 +23,10 @@ type loadSetup struct {
 
 // Request kinds.
 const (
-	kindFlow       = "flow"        // publishers to subscribers, closed or open loop
-	kindIdleHold   = "idle-hold"   // connect until Conns connections are held
+	kindFlow        = "flow"         // publishers to subscribers, closed or open loop
+	kindIdleHold    = "idle-hold"    // connect until Conns connections are held
 	kindIdleRelease = "idle-release" // close every held connection
-	kindQuit       = "quit"
+	kindQuit        = "quit"
 )
 
 // request is one job for the load generator.

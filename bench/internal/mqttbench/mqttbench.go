@@ -52,7 +52,7 @@ type Options struct {
 	LatencyDuration  time.Duration
 	IdleSteps        []int // connections held, cumulative
 	IdleRuns         int
-	Parallel         int  // idle connections set up at once
+	Parallel         int    // idle connections set up at once
 	Profile          bool   // CPU-profile Portico during its throughput runs
 	ProfileDir       string // keep the profiles (<case>-<round>.prof) here
 	Only             []string
@@ -133,8 +133,8 @@ type Result struct {
 	Idle         []IdleRun
 	// Profile is Portico's CPU per case and category, summed over runs;
 	// ProfileTop is `go tool pprof -top` of the QoS 0 1->1 runs.
-	Profile    map[string]map[string]time.Duration
-	ProfileTop map[string]string
+	Profile                   map[string]map[string]time.Duration
+	ProfileTop                map[string]string
 	UptimeBefore, UptimeAfter string
 }
 

@@ -39,7 +39,9 @@ func (res *Result) runs(latency bool) []FlowRun {
 func (res *Result) Median(c, side string, m metric) float64 { return res.median(false, c, side, m) }
 
 // LatencyMedian is Median over the latency runs.
-func (res *Result) LatencyMedian(c, side string, m metric) float64 { return res.median(true, c, side, m) }
+func (res *Result) LatencyMedian(c, side string, m metric) float64 {
+	return res.median(true, c, side, m)
+}
 
 func (res *Result) median(latency bool, c, side string, m metric) float64 {
 	var xs []float64

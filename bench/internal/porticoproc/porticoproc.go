@@ -143,7 +143,9 @@ func (s *Server) do(cmd command) error {
 }
 
 // StartProfile starts a CPU profile of the server into path.
-func (s *Server) StartProfile(path string) error { return s.do(command{Op: "profile-start", Path: path}) }
+func (s *Server) StartProfile(path string) error {
+	return s.do(command{Op: "profile-start", Path: path})
+}
 
 // StopProfile ends it.
 func (s *Server) StopProfile() error { return s.do(command{Op: "profile-stop"}) }
