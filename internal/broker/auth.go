@@ -76,7 +76,7 @@ func (h *gatewayAuth) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead,
 		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnWill,
-		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnUnsubscribed, mqtt.OnSelectSubscribers,
+		mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnUnsubscribed, mqtt.OnSelectSubscribers,
 	}, []byte{b})
 }
 
@@ -214,7 +214,10 @@ func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 	}
 	s := sessionOf(cl)
 	if s == nil {
-		return false
+		// A session restored from the store has no connection, and so no
+		// Authorizer, until its client comes back: messages for it are
+		// queued, and checked against iot:Receive then (OnSessionEstablish).
+		return !write && cl.Net.Conn == nil && !reserved(topic)
 	}
 	if reserved(topic) {
 		return false
@@ -353,4 +356,26 @@ func (h *gatewayAuth) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error)
 		"client_id", cl.ID, "certificate_id", s.certificateID)
 	will.TopicName, will.Retain, will.Payload = refusedTopic, false, nil
 	return will, nil
+}
+
+// OnSessionEstablish runs before the connection takes over its session. A
+// session restored from the store queued messages while it had no
+// Authorizer: those its client may not receive (iot:Receive) are dropped
+// before they are sent.
+func (h *gatewayAuth) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
+	s := sessionOf(cl)
+	if s == nil || s.authz == nil || pk.Connect.Clean || h.broker.persist == nil {
+		return
+	}
+	existing, ok := h.broker.srv.Clients.Get(cl.ID)
+	if !ok || existing.Net.Conn != nil || existing.Net.Inline {
+		return
+	}
+	for _, tk := range existing.State.Inflight.GetAll(false) {
+		if tk.FixedHeader.Type == packets.Publish && !s.authz.Receive(tk.TopicName) {
+			h.broker.logger.Debug("mqtt queued message not delivered: iot:Receive not allowed", "topic", tk.TopicName,
+				"client_id", cl.ID, "certificate_id", s.certificateID)
+			h.broker.persist.dropQueued(existing, tk)
+		}
+	}
 }

@@ -11,7 +11,9 @@
 package broker
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -52,6 +54,17 @@ type Options struct {
 	MaxPacketSize uint32
 	// Limits are AWS IoT Core's message broker limits.
 	Limits
+
+	// Store, when set, makes the broker durable: persistent sessions,
+	// their subscriptions and queued QoS 1 and 2 messages, and retained
+	// messages are kept in it and restored by New (docs/persistence.md).
+	// nil keeps everything in memory.
+	Store Store
+	// SessionExpiry is how long a persistent session (MQTT 3.1.1 clean
+	// session 0; MQTT 5 Session Expiry Interval above 0) outlives its
+	// connection: DefaultSessionExpiry (AWS: 1 hour) when zero, at most
+	// MaxSessionExpiry (7 days). An MQTT 5 client may ask for less.
+	SessionExpiry time.Duration
 }
 
 // Limits are AWS IoT Core's message broker limits; zero values pick AWS's.
@@ -92,6 +105,7 @@ type Broker struct {
 	versions       versions // lifecycle events' versionNumber per client ID
 	retainTimes    retainTimes
 	limits         Limits
+	persist        *persistHook // nil without a Store
 }
 
 // New starts an engine with no listeners.
@@ -117,9 +131,21 @@ func New(opts Options) (*Broker, error) {
 	if opts.MaxPacketSize == 0 {
 		opts.MaxPacketSize = uint32(opts.MaxPayloadBytes) + packetOverhead
 	}
+	if opts.SessionExpiry == 0 {
+		opts.SessionExpiry = DefaultSessionExpiry
+	}
+	if opts.SessionExpiry < time.Second || opts.SessionExpiry > MaxSessionExpiry {
+		return nil, fmt.Errorf("broker: session expiry %v is outside 1s..%v", opts.SessionExpiry, MaxSessionExpiry)
+	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.ReceiveMaximum = opts.MaxInflight
+	caps.MaximumSessionExpiryInterval = uint32(opts.SessionExpiry / time.Second)
+	if expiry := int64(opts.SessionExpiry / time.Second); expiry > caps.MaximumMessageExpiryInterval {
+		// mochi drops queued messages older than this: keep them as long
+		// as their session.
+		caps.MaximumMessageExpiryInterval = expiry
+	}
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
 		InlineClient:             true,
@@ -134,6 +160,31 @@ func New(opts Options) (*Broker, error) {
 	}
 	if err := srv.AddHook(&retainHook{times: &b.retainTimes}, nil); err != nil {
 		return nil, err
+	}
+	if opts.Store != nil {
+		ctx := context.Background()
+		h, err := newPersistHook(ctx, b, opts.Store)
+		if err != nil {
+			return nil, err
+		}
+		b.persist = h
+		if err := srv.AddHook(h, nil); err != nil {
+			h.Stop()
+			return nil, err
+		}
+		// Serve reads the stored sessions and subscriptions; restore the
+		// rest before any connection arrives.
+		if err := srv.Serve(); err != nil {
+			srv.Close()
+			return nil, err
+		}
+		err = h.restore(ctx)
+		h.loading.Store(false)
+		if err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("broker: restore: %w", err)
+		}
+		return b, nil
 	}
 	if err := srv.Serve(); err != nil {
 		return nil, err

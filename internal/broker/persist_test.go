@@ -1,0 +1,544 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/portico-iot/portico/internal/store"
+)
+
+// persistentBroker is a broker on a store in dir, serving MQTT on a loopback
+// port the way the gateway hands it connections.
+type persistentBroker struct {
+	b    *Broker
+	st   *store.Store
+	ln   net.Listener
+	addr string
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func startPersistent(t testing.TB, dir string, opts Options) *persistentBroker {
+	t.Helper()
+	pb, err := openPersistent(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pb.close)
+	return pb
+}
+
+func openPersistent(dir string, opts Options) (*persistentBroker, error) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
+	opts.Store = st
+	b, err := New(opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Close()
+		st.Close()
+		return nil, err
+	}
+	pb := &persistentBroker{b: b, st: st, ln: ln, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	pb.wg.Add(1)
+	go func() {
+		defer pb.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			pb.mu.Lock()
+			pb.conns[c] = struct{}{}
+			pb.mu.Unlock()
+			pb.wg.Add(1)
+			go func() {
+				defer pb.wg.Done()
+				b.Serve(c, "certificate-id", "iot.example.com", nil)
+				pb.mu.Lock()
+				delete(pb.conns, c)
+				pb.mu.Unlock()
+			}()
+		}
+	}()
+	return pb, nil
+}
+
+// close stops the broker as a shutdown does: connections end, the broker
+// commits what it queued, the store closes.
+func (pb *persistentBroker) close() {
+	if pb.ln == nil {
+		return
+	}
+	pb.ln.Close()
+	pb.mu.Lock()
+	for c := range pb.conns {
+		c.Close()
+	}
+	pb.mu.Unlock()
+	pb.wg.Wait()
+	pb.b.Close()
+	pb.st.Close()
+	pb.ln = nil
+}
+
+func pahoClient(t testing.TB, addr, id string, clean bool, onMessage paho.MessageHandler) paho.Client {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(clean).
+		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).SetKeepAlive(30 * time.Second).
+		SetOrderMatters(false)
+	if onMessage != nil {
+		o.SetDefaultPublishHandler(onMessage)
+	}
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	return c
+}
+
+// collector gathers the payloads a subscriber receives.
+type collector struct {
+	mu   sync.Mutex
+	got  map[string]int
+	more chan struct{}
+}
+
+func newCollector() *collector {
+	return &collector{got: map[string]int{}, more: make(chan struct{}, 1)}
+}
+
+func (c *collector) handler(_ paho.Client, m paho.Message) {
+	c.mu.Lock()
+	c.got[m.Topic()+" "+string(m.Payload())]++
+	c.mu.Unlock()
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until every one of want arrived, or fails listing what is
+// missing.
+func (c *collector) waitFor(t testing.TB, want []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		var missing []string
+		for _, w := range want {
+			if c.got[w] == 0 {
+				missing = append(missing, w)
+			}
+		}
+		c.mu.Unlock()
+		if len(missing) == 0 {
+			return
+		}
+		select {
+		case <-c.more:
+		case <-deadline:
+			if len(missing) > 5 {
+				missing = append(missing[:5], "...")
+			}
+			t.Fatalf("%d of %d messages not delivered: %q", len(missingAll(c, want)), len(want), missing)
+		}
+	}
+}
+
+func missingAll(c *collector, want []string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var m []string
+	for _, w := range want {
+		if c.got[w] == 0 {
+			m = append(m, w)
+		}
+	}
+	return m
+}
+
+// subscribeOffline makes a persistent session for id subscribed to filter
+// at QoS 1, and disconnects it.
+func subscribeOffline(t testing.TB, addr, id, filter string) {
+	t.Helper()
+	c := pahoClient(t, addr, id, false, nil)
+	tok := c.Subscribe(filter, 1, nil)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	c.Disconnect(100)
+}
+
+// publishAll publishes n QoS 1 messages from several concurrent publishers
+// and returns once every one was acknowledged (PUBACK).
+func publishAll(t testing.TB, addr, topic string, n, publishers int) []string {
+	t.Helper()
+	want := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, publishers)
+	for p := 0; p < publishers; p++ {
+		c := pahoClient(t, addr, fmt.Sprintf("pub-%d", p), true, nil)
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			defer c.Disconnect(100)
+			var toks []paho.Token
+			for i := p; i < n; i += publishers {
+				toks = append(toks, c.Publish(topic, 1, false, "m"+strconv.Itoa(i)))
+			}
+			for _, tok := range toks {
+				if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+					errs <- fmt.Errorf("publisher %d: PUBACK missing: %v", p, tok.Error())
+					return
+				}
+			}
+		}(p)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i] = topic + " m" + strconv.Itoa(i)
+	}
+	return want
+}
+
+func TestPersistentSessionSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	pb := startPersistent(t, dir, Options{})
+	subscribeOffline(t, pb.addr, "sub-1", "fleet/+/telemetry")
+	subscribeOffline(t, pb.addr, "sub-clean-later", "fleet/#")
+	const n = 300
+	want := publishAll(t, pb.addr, "fleet/dev-7/telemetry", n, 4)
+	pb.close()
+
+	pb = startPersistent(t, dir, Options{})
+	got := newCollector()
+	c := pahoClient(t, pb.addr, "sub-1", false, got.handler)
+	defer c.Disconnect(100)
+	got.waitFor(t, want, 20*time.Second)
+
+	// Acknowledged messages leave the queue: after another restart,
+	// nothing is delivered again.
+	time.Sleep(200 * time.Millisecond)
+	c.Disconnect(100)
+	// A clean session ends the other one's state.
+	pahoClient(t, pb.addr, "sub-clean-later", true, nil).Disconnect(100)
+	pb.close()
+	pb = startPersistent(t, dir, Options{})
+	var rows int
+	if err := pb.st.DB().QueryRow(`SELECT COUNT(*) FROM broker_inflight`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("queued rows after acknowledgement: %d, %v", rows, err)
+	}
+	if err := pb.st.DB().QueryRow(`SELECT COUNT(*) FROM broker_sessions WHERE client_id='sub-clean-later'`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("clean session's old state kept: %d, %v", rows, err)
+	}
+	again := newCollector()
+	c = pahoClient(t, pb.addr, "sub-1", false, again.handler)
+	defer c.Disconnect(100)
+	// The session and its subscription are still there.
+	more := publishAll(t, pb.addr, "fleet/dev-8/telemetry", 5, 1)
+	again.waitFor(t, more, 10*time.Second)
+	again.mu.Lock()
+	defer again.mu.Unlock()
+	if len(again.got) != len(more) {
+		t.Fatalf("after restart, delivered %d messages, want only the %d new ones", len(again.got), len(more))
+	}
+}
+
+func TestRetainedAndSubscriptionsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	pb := startPersistent(t, dir, Options{})
+	// A subscription only: nothing queued for it before the restart.
+	subscribeOffline(t, pb.addr, "sub-r", "config/#")
+	p := pahoClient(t, pb.addr, "pub-r", true, nil)
+	for _, m := range []struct {
+		topic, payload string
+		qos            byte
+	}{{"config/a", "A", 1}, {"config/b", "B", 0}, {"config/gone", "X", 1}} {
+		tok := p.Publish(m.topic, m.qos, true, m.payload)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	// An empty retained message deletes one.
+	if tok := p.Publish("config/gone", 1, true, ""); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	p.Disconnect(100)
+	before, _ := pb.b.RetainedMessage("config/a")
+	pb.close()
+
+	pb = startPersistent(t, dir, Options{})
+	after, ok := pb.b.RetainedMessage("config/a")
+	if !ok || string(after.Payload) != "A" || !after.LastModified.Equal(before.LastModified.Truncate(time.Millisecond)) {
+		t.Fatalf("retained config/a after restart = %+v, %v; before %+v", after, ok, before)
+	}
+	if _, ok := pb.b.RetainedMessage("config/gone"); ok {
+		t.Fatal("a deleted retained message came back")
+	}
+	// A new subscriber gets the retained messages.
+	got := newCollector()
+	c := pahoClient(t, pb.addr, "reader", true, got.handler)
+	if tok := c.Subscribe("config/#", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	got.waitFor(t, []string{"config/a A", "config/b B"}, 10*time.Second)
+	c.Disconnect(100)
+
+	// The restored subscription gets what is published after the restart.
+	want := publishAll(t, pb.addr, "config/c", 3, 1)
+	sub := newCollector()
+	c = pahoClient(t, pb.addr, "sub-r", false, sub.handler)
+	defer c.Disconnect(100)
+	sub.waitFor(t, want, 10*time.Second)
+}
+
+// TestRetainedWithMosquittoClients checks retained messages across a
+// restart with the mosquitto command-line clients.
+func TestRetainedWithMosquittoClients(t *testing.T) {
+	pub, sub := needTool(t, "mosquitto_pub"), needTool(t, "mosquitto_sub")
+	dir := t.TempDir()
+	pb := startPersistent(t, dir, Options{})
+	host, port, _ := net.SplitHostPort(pb.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, pub, "-h", host, "-p", port, "-q", "1", "-r", "-t", "shadow/dev-9", "-m", "on").CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub: %v: %s", err, out)
+	}
+	pb.close()
+	pb = startPersistent(t, dir, Options{})
+	host, port, _ = net.SplitHostPort(pb.addr)
+	out, err := exec.CommandContext(ctx, sub, "-h", host, "-p", port, "-q", "1", "-t", "shadow/#", "-C", "1", "-W", "10", "-v").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "shadow/dev-9 on" {
+		t.Fatalf("mosquitto_sub after restart: %v: %q", err, out)
+	}
+}
+
+// needTool returns the path of a command; without it the test fails under
+// CI=true and is skipped elsewhere.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is needed: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+func TestExpiredSessionsAreGoneAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	pb := startPersistent(t, dir, Options{})
+	subscribeOffline(t, pb.addr, "old", "a/#")
+	subscribeOffline(t, pb.addr, "recent", "a/#")
+	subscribeOffline(t, pb.addr, "soon", "a/#")
+	publishAll(t, pb.addr, "a/b", 3, 1)
+	pb.close()
+
+	// "old" disconnected two hours ago (expiry: one hour); "soon" has two
+	// seconds left.
+	ctx := context.Background()
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	for id, at := range map[string]int64{"old": now - 7200, "soon": now - 3600 + 2} {
+		if _, err := st.DB().Exec(`UPDATE broker_sessions SET disconnected_at=? WHERE client_id=?`, at, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	pb = startPersistent(t, dir, Options{})
+	count := func(table, id string) int {
+		var n int
+		if err := pb.st.DB().QueryRow(`SELECT COUNT(*) FROM `+table+` WHERE client_id=?`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, table := range []string{"broker_sessions", "broker_subscriptions", "broker_inflight"} {
+		if n := count(table, "old"); n != 0 {
+			t.Errorf("%s: %d rows of the expired session", table, n)
+		}
+		if n := count(table, "recent"); n == 0 {
+			t.Errorf("%s: the live session lost its rows", table)
+		}
+	}
+	if _, ok := pb.b.srv.Clients.Get("old"); ok {
+		t.Error("the expired session was restored")
+	}
+	if _, ok := pb.b.srv.Clients.Get("soon"); !ok {
+		t.Error("a session with time left was not restored")
+	}
+	// "soon" expires while the broker runs.
+	deadline := time.Now().Add(10 * time.Second)
+	for count("broker_sessions", "soon") != 0 || count("broker_subscriptions", "soon") != 0 || count("broker_inflight", "soon") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the restored session did not expire")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, ok := pb.b.srv.Clients.Get("soon"); ok {
+		t.Error("the expired restored session is still in the broker")
+	}
+	// A reconnecting client of an expired session starts afresh.
+	got := newCollector()
+	o := paho.NewClientOptions().AddBroker("tcp://" + pb.addr).SetClientID("old").SetCleanSession(false).
+		SetAutoReconnect(false).SetDefaultPublishHandler(got.handler)
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+	if tok.(*paho.ConnectToken).SessionPresent() {
+		t.Error("CONNACK says session present for an expired session")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(missingAll(got, []string{"a/b m0"})) == 0 {
+		t.Error("an expired session's queued message was delivered")
+	}
+}
+
+// The kill -9 test runs the broker in a child process: this test binary,
+// re-run with persistChildEnv naming the data directory.
+const persistChildEnv = "PORTICO_BROKER_PERSIST_CHILD"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(persistChildEnv); dir != "" {
+		persistChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// persistChild serves a persistent broker until killed, printing its
+// address.
+func persistChild(dir string) {
+	pb, err := openPersistent(dir, Options{})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("addr:", pb.addr)
+	// Ends when the parent closes stdin, or by SIGKILL.
+	io.Copy(io.Discard, os.Stdin)
+	pb.close()
+	os.Exit(0)
+}
+
+type childBroker struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addr  string
+}
+
+func startChild(t *testing.T, dir string) *childBroker {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), persistChildEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cb := &childBroker{cmd: cmd, stdin: stdin}
+	t.Cleanup(func() { cb.kill() })
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "addr: ") || strings.HasPrefix(sc.Text(), "error: ") {
+				lines <- sc.Text()
+				break
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case l := <-lines:
+		addr, ok := strings.CutPrefix(l, "addr: ")
+		if !ok {
+			t.Fatalf("child broker: %s", l)
+		}
+		cb.addr = addr
+	case <-time.After(20 * time.Second):
+		t.Fatal("child broker did not start")
+	}
+	return cb
+}
+
+// kill sends SIGKILL and reaps the process.
+func (cb *childBroker) kill() {
+	if cb.cmd.ProcessState != nil {
+		return
+	}
+	cb.cmd.Process.Signal(syscall.SIGKILL)
+	cb.cmd.Wait()
+}
+
+func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
+	dir := t.TempDir()
+	child := startChild(t, dir)
+	subscribeOffline(t, child.addr, "sub-k1", "plant/+/temp")
+	subscribeOffline(t, child.addr, "sub-k2", "plant/#")
+	const n = 500
+	want := publishAll(t, child.addr, "plant/p1/temp", n, 8)
+	child.kill() // at once after the last PUBACK
+	if ws, ok := child.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, want SIGKILL", child.cmd.ProcessState)
+	}
+
+	child = startChild(t, dir)
+	for _, id := range []string{"sub-k1", "sub-k2"} {
+		got := newCollector()
+		c := pahoClient(t, child.addr, id, false, got.handler)
+		got.waitFor(t, want, 30*time.Second)
+		c.Disconnect(100)
+	}
+}
