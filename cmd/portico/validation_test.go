@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	route53api "github.com/portico-iot/portico/internal/awsapi/route53"
 	"github.com/portico-iot/portico/internal/certificate"
+	"github.com/portico-iot/portico/internal/config"
 	"github.com/portico-iot/portico/internal/dnsresolve"
 	"github.com/portico-iot/portico/internal/pki"
 	"github.com/portico-iot/portico/internal/store/storetest"
@@ -162,5 +164,23 @@ func TestValidationThroughZonesAndResolvers(t *testing.T) {
 	cname(record(inZone).Name, record(inZone).Value)
 	if got := statuses(); got[""] != acmtypes.DomainStatus(acmtypes.CertificateStatusIssued) {
 		t.Fatalf("after every record: %v", got)
+	}
+}
+
+// TestExternalResolver: --validation-resolvers wins; without it the
+// nameservers of /etc/resolv.conf are used (none: Portico's zones only).
+func TestExternalResolver(t *testing.T) {
+	n := &node{cfg: config.Config{ValidationResolvers: []string{"127.0.0.9:5353", "[::1]:53"}}, logger: apitest.Logger()}
+	if r := n.externalResolver(); r == nil || !slices.Equal(r.Servers, n.cfg.ValidationResolvers) {
+		t.Fatalf("with the flag: %+v", r)
+	}
+	n.cfg.ValidationResolvers = nil
+	want, err := dnsresolve.FromResolvConf("/etc/resolv.conf")
+	r := n.externalResolver()
+	switch {
+	case err != nil && r != nil:
+		t.Fatalf("no usable /etc/resolv.conf (%v), yet resolver %+v", err, r)
+	case err == nil && (r == nil || !slices.Equal(r.Servers, want)):
+		t.Fatalf("default: %+v, want servers %v", r, want)
 	}
 }
