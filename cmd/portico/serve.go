@@ -167,6 +167,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if n.devices, err = device.NewService(ctx, n.store, deviceCA, cfg.Region, cfg.AccountID); err != nil {
 		return nil, err
 	}
+	n.devices.Logger = logger.With("component", "device")
 	n.functions, err = function.New(ctx, n.store, function.Config{Region: cfg.Region, Account: cfg.AccountID, Logger: logger.With("component", "function")})
 	if err != nil {
 		return nil, err
@@ -197,6 +198,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	if n.broker, err = broker.New(broker.Options{Logger: logger}); err != nil {
 		return nil, err
 	}
+	// Just-in-time registration publishes $aws/events/certificates/registered/<ca>.
+	n.devices.PublishEventsWith(func(topic string, payload []byte) error { return n.broker.Publish(topic, payload, 0, false) })
 
 	n.api = awsapi.NewServer(cfg.Region, []sigv4.Credential{{AccessKeyID: n.creds.AccessKeyID, SecretAccessKey: n.creds.SecretAccessKey}}, logger)
 	acmapi.Register(n.api, n.certs, logger)

@@ -24,6 +24,7 @@ var statusByCode = map[string]int{
 	"ResourceNotFoundException":          404,
 	"ResourceAlreadyExistsException":     409,
 	"DeleteConflictException":            409,
+	"CertificateConflictException":       409,
 	"VersionConflictException":           409,
 	"VersionsLimitExceededException":     409,
 	"InvalidStateTransitionException":    409,
