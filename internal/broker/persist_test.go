@@ -44,11 +44,16 @@ func startPersistent(t testing.TB, dir string, opts Options) *persistentBroker {
 	return pb
 }
 
+// openPersistent opens the store in dir and a broker on it; with dir ""
+// the broker has no store.
 func openPersistent(dir string, opts Options) (*persistentBroker, error) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, dir)
-	if err != nil {
-		return nil, err
+	var st *store.Store
+	if dir != "" {
+		var err error
+		if st, err = store.Open(context.Background(), dir); err != nil {
+			return nil, err
+		}
+		opts.Store = st
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -56,16 +61,19 @@ func openPersistent(dir string, opts Options) (*persistentBroker, error) {
 	if opts.ConnectTimeout == 0 {
 		opts.ConnectTimeout = 5 * time.Second
 	}
-	opts.Store = st
 	b, err := New(opts)
 	if err != nil {
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Close()
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
 	}
 	pb := &persistentBroker{b: b, st: st, ln: ln, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
@@ -107,7 +115,9 @@ func (pb *persistentBroker) close() {
 	pb.mu.Unlock()
 	pb.wg.Wait()
 	pb.b.Close()
-	pb.st.Close()
+	if pb.st != nil {
+		pb.st.Close()
+	}
 	pb.ln = nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // execer runs one SQL statement: a *sql.Tx or a *sql.Conn inside BEGIN/COMMIT.
@@ -47,6 +48,15 @@ type writer struct {
 	quiet  QuietUpdater // nil: BEGIN IMMEDIATE on a connection of db
 	logger *slog.Logger
 
+	// Without a QuietUpdater the writer keeps a connection of its own
+	// (unless the pool has only one) with its statements prepared, and
+	// leaves checkpoints, which fsync, to a goroutine of their own: a
+	// commit in WAL mode with synchronous=NORMAL then only appends to the
+	// WAL.
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	dirty atomic.Bool // committed since the last checkpoint
+
 	ops     chan persistOp
 	mu      sync.RWMutex // held for reading while sending on ops, for writing to close it
 	closed  bool
@@ -58,9 +68,48 @@ type writer struct {
 }
 
 func newWriter(db *sql.DB, quiet QuietUpdater, logger *slog.Logger) *writer {
-	w := &writer{db: db, quiet: quiet, logger: logger, ops: make(chan persistOp, persistQueueLen), stopped: make(chan struct{})}
-	go w.run()
+	w := &writer{db: db, quiet: quiet, logger: logger, ops: make(chan persistOp, persistQueueLen), stopped: make(chan struct{}),
+		stmts: map[string]*sql.Stmt{}}
+	if quiet == nil && db.Stats().MaxOpenConnections != 1 {
+		ctx := context.Background()
+		if conn, err := db.Conn(ctx); err == nil {
+			if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err == nil {
+				w.conn = conn
+			} else {
+				conn.Close()
+			}
+		}
+	}
+	checkpointStop := make(chan struct{})
+	go func() {
+		w.run()
+		close(checkpointStop)
+	}()
+	if w.conn != nil {
+		go w.checkpoints(checkpointStop)
+	}
 	return w
+}
+
+// checkpointInterval is how often the WAL is checkpointed while the writer
+// writes: SQLite's own automatic checkpoint is off on its connection.
+const checkpointInterval = 250 * time.Millisecond
+
+func (w *writer) checkpoints(stop <-chan struct{}) {
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if w.dirty.Swap(false) {
+			// PASSIVE: copies what it can without waiting for, or
+			// blocking, readers and writers.
+			w.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
@@ -103,6 +152,14 @@ func (w *writer) close() {
 
 func (w *writer) run() {
 	defer close(w.stopped)
+	defer func() {
+		for _, st := range w.stmts {
+			st.Close()
+		}
+		if w.conn != nil {
+			w.conn.Close()
+		}
+	}()
 	batch := make([]persistOp, 0, persistBatchMax)
 	for op := range w.ops {
 		batch = append(batch[:0], op)
@@ -155,16 +212,35 @@ func (w *writer) commit(batch []persistOp) error {
 		return nil
 	}
 	var err error
-	if w.quiet != nil {
+	switch {
+	case w.quiet != nil:
 		err = w.quiet.UpdateQuiet(ctx, func(tx *sql.Tx) error { return run(tx) })
-	} else {
+	case w.conn != nil:
+		err = w.commitOn(ctx, w.conn, preparedExecer{w}, run)
+	default:
 		err = w.commitConn(ctx, run)
 	}
 	if err == nil {
 		w.commits.Add(1)
 		w.written.Add(int64(len(batch)))
+		w.dirty.Store(true)
 	}
 	return err
+}
+
+// preparedExecer runs statements on the writer's connection, prepared once.
+type preparedExecer struct{ w *writer }
+
+func (p preparedExecer) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, ok := p.w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = p.w.conn.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		p.w.stmts[query] = st
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // commitConn runs one transaction on a connection of its own. BEGIN
@@ -176,10 +252,14 @@ func (w *writer) commitConn(ctx context.Context, run func(execer) error) error {
 		return err
 	}
 	defer conn.Close()
+	return w.commitOn(ctx, conn, conn, run)
+}
+
+func (w *writer) commitOn(ctx context.Context, conn *sql.Conn, x execer, run func(execer) error) error {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	if err := run(conn); err != nil {
+	if err := run(x); err != nil {
 		conn.ExecContext(ctx, "ROLLBACK")
 		return err
 	}
