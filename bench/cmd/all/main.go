@@ -20,6 +20,8 @@ import (
 	"github.com/portico-iot/portico/bench/internal/cpuprof"
 	"github.com/portico-iot/portico/bench/internal/handshake"
 	"github.com/portico-iot/portico/bench/internal/machine"
+	"github.com/portico-iot/portico/bench/internal/mosquitto"
+	"github.com/portico-iot/portico/bench/internal/mqttbench"
 	"github.com/portico-iot/portico/bench/internal/rotation"
 	"github.com/portico-iot/portico/bench/internal/stats"
 )
@@ -66,6 +68,9 @@ func run(ctx context.Context, out string, quick bool, fleets, revision string) e
 
 	ho := handshake.Defaults()
 	ho.Sides = []string{handshake.SidePortico, handshake.SideBare, handshake.SideBareSNI}
+	if mosquitto.Available() {
+		ho.Sides = append(ho.Sides, handshake.SideMosquitto)
+	}
 	ho.Runs = 6
 	if quick {
 		ho.Runs, ho.Duration, ho.Warmup = 2, time.Second, 500*time.Millisecond
@@ -93,12 +98,25 @@ func run(ctx context.Context, out string, quick bool, fleets, revision string) e
 		rots = append(rots, r)
 	}
 
+	var mq *mqttbench.Result
+	if mosquitto.Available() {
+		mo := mqttbench.Defaults()
+		if quick {
+			mo.Runs, mo.Duration, mo.LatencyDuration, mo.IdleSteps, mo.IdleRuns = 1, time.Second, time.Second, []int{200, 500}, 1
+		}
+		if mq, err = mqttbench.Execute(ctx, mo); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "all: %s not installed (Debian package mosquitto): the MQTT comparison is skipped\n", mosquitto.Binary)
+	}
+
 	micro, err := microbenchmarks(ctx, quick)
 	if err != nil {
 		return err
 	}
 	after := machine.Uptime()
-	doc := render(info, revision, before, after, time.Since(start), quick, hs, rots, micro)
+	doc := render(info, revision, before, after, time.Since(start), quick, hs, rots, mq, micro)
 	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 		return err
 	}
@@ -128,13 +146,13 @@ func microbenchmarks(ctx context.Context, quick bool) (string, error) {
 	return strings.Join(keep, "\n"), nil
 }
 
-func render(info machine.Info, revision, before, after string, took time.Duration, quick bool, hs *handshake.Result, rots []*rotation.Result, micro string) string {
+func render(info machine.Info, revision, before, after string, took time.Duration, quick bool, hs *handshake.Result, rots []*rotation.Result, mq *mqttbench.Result, micro string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Benchmarks\n\n")
 	w("Reproduce (rewrites this file, about %d minutes; every server listens on 127.0.0.1 only, every load loop is bounded in count and time):\n\n", max(1, int(took.Minutes()+0.5)))
 	w("```sh\ngo run ./bench/cmd/all\n```\n\n")
-	w("One scenario at a time: `go run ./bench/cmd/handshake`, `go run ./bench/cmd/rotation` (`-help` lists the flags; each section below gives the exact command it ran). "+
+	w("One scenario at a time: `go run ./bench/cmd/handshake`, `go run ./bench/cmd/rotation`, `go run ./bench/cmd/mqtt` (`-help` lists the flags; each section below gives the exact command it ran). "+
 		"Gateway micro-benchmarks: `%s` (CI runs them with `-benchtime=1x` so they keep working, and asserts no timing).\n\n", microCommand)
 	if quick {
 		w("**This report was produced with `-quick` (short runs, to check the harness): do not quote its numbers.**\n\n")
@@ -143,6 +161,9 @@ func render(info machine.Info, revision, before, after string, took time.Duratio
 
 	w("## Machine\n\n| | |\n| --- | --- |\n")
 	w("| cores (`nproc`) | %s |\n| CPU | %s |\n| kernel | %s |\n| Go | %s |\n| open files per process | %s |\n", info.NProc, info.CPUModel, info.Kernel, info.GoVersion, info.NoFile)
+	if mosquitto.Available() {
+		w("| mosquitto (peer) | `%s` (Debian package `mosquitto`) |\n", mosquitto.Version())
+	}
 	w("| load before (`uptime`) | `%s` |\n| load after | `%s` |\n\n", before, after)
 	w("`free -h`:\n\n```text\n%s\n```\n\n", info.Free)
 	w("**Client and server share this %s-core machine**: the load generator (a second process) and the server under test compete for the same cores, "+
@@ -155,6 +176,14 @@ func render(info machine.Info, revision, before, after string, took time.Duratio
 	w("## Summary\n\n| scenario | Portico | baseline | ratio | goal | |\n| --- | ---: | ---: | ---: | --- | --- |\n")
 	w("| mTLS handshakes/s, ECDSA P-256, TLS 1.3, SNI among %d domains (median of %d runs) | %.0f | %.0f (bare crypto/tls, one certificate) | **%.2fx** | >= %.1fx bare | %s |\n",
 		hs.Options.Domains, hs.Options.Runs, pt.Rate, bs.Rate, hs.Ratio(handshake.SidePortico, handshake.SideBare), handshake.Goal, verdict(hs.Met()))
+	if hs.HasMosquitto() {
+		mqs := hs.Summarize(handshake.SideMosquitto)
+		w("| mTLS handshakes/s, same, vs mosquitto (same certificate as bare) | %.0f | %.0f (mosquitto) | **%.2fx** | ahead of mosquitto (> %.1fx) | %s |\n",
+			pt.Rate, mqs.Rate, hs.Ratio(handshake.SidePortico, handshake.SideMosquitto), handshake.MosquittoGoal, verdict(hs.MosquittoMet()))
+	}
+	if mq != nil {
+		w("%s", mq.SummaryRows())
+	}
 	for _, r := range rots {
 		s := r.Samples()
 		mx := stats.Percentile(s, 100)
@@ -165,6 +194,9 @@ func render(info machine.Info, revision, before, after string, took time.Duratio
 	w("\n")
 
 	w("%s\n", hs.Markdown())
+	if mq != nil {
+		w("%s\n", mq.Markdown())
+	}
 
 	w("## Rotation under load\n\n")
 	w("A fleet of MQTT-over-TLS devices (a second process; full TLS 1.3 handshakes with device certificates, CONNECT, CONNACK, keep-alive 600 s) connects to one domain configuration "+
@@ -185,6 +217,10 @@ func render(info machine.Info, revision, before, after string, took time.Duratio
 
 	w("## What bounds the numbers\n\n")
 	bounds(&b, hs, rots)
+	if mq != nil {
+		w("\n")
+		mqttBounds(&b, mq)
+	}
 	return b.String()
 }
 

@@ -28,7 +28,7 @@ func main() {
 	flag.DurationVar(&o.Warmup, "warmup", o.Warmup, "unmeasured run per side first (0: none)")
 	flag.Int64Var(&o.Max, "max", o.Max, "bound on connection attempts per run")
 	flag.StringVar(&o.Curve, "curve", o.Curve, "client key exchange: x25519, p256 or default (Go's, hybrid ML-KEM first)")
-	sides := flag.String("sides", strings.Join(o.Sides, ","), "servers to measure: portico,bare (required) and bare-sni (diagnostic)")
+	sides := flag.String("sides", strings.Join(o.Sides, ","), "servers to measure: portico,bare (required), bare-sni (diagnostic), mosquitto (issue 8 peer)")
 	flag.BoolVar(&o.Profile, "profile", o.Profile, "CPU-profile the server during every measured run and report where its CPU goes (needs `go tool pprof`)")
 	flag.StringVar(&o.ProfileDir, "cpuprofile-dir", "", "keep the server-side CPU profiles (<side>-<run>.prof) in this directory")
 	memprofile := flag.String("memprofile", "", "write the server process's heap profile (alloc_space covers every run) to this file at the end")

@@ -21,6 +21,8 @@ import (
 	"github.com/portico-iot/portico/bench/internal/cpuprof"
 	"github.com/portico-iot/portico/bench/internal/machine"
 	"github.com/portico-iot/portico/bench/internal/material"
+	"github.com/portico-iot/portico/bench/internal/mosquitto"
+	"github.com/portico-iot/portico/bench/internal/procstat"
 	"github.com/portico-iot/portico/bench/internal/servers"
 	"github.com/portico-iot/portico/bench/internal/stats"
 )
@@ -61,6 +63,9 @@ const (
 	// consulted by GetCertificate: what many certificates cost without the
 	// gateway.
 	SideBareSNI = "bare-sni"
+	// SideMosquitto is Debian's mosquitto 2.0 (a process of its own) with
+	// the bare side's certificate and the same CA: issue 8's peer.
+	SideMosquitto = "mosquitto"
 )
 
 // Run is one measured run of one side.
@@ -116,6 +121,8 @@ type Result struct {
 	HeapAfterSetup uint64
 	UptimeBefore   string
 	UptimeAfter    string
+	// Mosquitto is the peer's version, when it ran.
+	Mosquitto string
 	// AllocTop is the server process's allocation profile by bytes (the
 	// whole run, all sides), when profiled.
 	AllocTop string
@@ -175,8 +182,17 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer bare.Close()
 	addrs := map[string]string{SidePortico: portico.Addr, SideBare: bare.Addr}
+	pids := map[string]int{} // sides that run as processes of their own
 	for _, side := range o.Sides {
 		switch side {
+		case SideMosquitto:
+			mq, err := mosquitto.Start(ctx, mosquitto.Options{Server: set.Wildcard, CA: set.CA.Cert})
+			if err != nil {
+				return nil, err
+			}
+			defer mq.Close()
+			addrs[side], pids[side] = mq.Addr, mq.PID
+			res.Mosquitto = mosquitto.Version()
 		case SidePortico, SideBare:
 		case SideBareSNI:
 			sni, err := servers.StartBareSNI(domains, reg)
@@ -215,6 +231,12 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	}
 	measure := func(side string, n int, d time.Duration, profile bool) (Run, error) {
 		run := Run{Side: side, N: n, Load: machine.LoadAverage()}
+		pid, external := pids[side]
+		serverCPU := machine.CPUTime
+		if external {
+			profile = false // this process's profile would show only the harness
+			serverCPU = func() time.Duration { d, _ := procstat.CPU(pid); return d }
+		}
 		var prof *cpuprof.Profile
 		if profile {
 			var err error
@@ -228,7 +250,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 			}()
 		}
 		mem0 := machine.ReadMem()
-		cpu0 := machine.CPUTime()
+		cpu0 := serverCPU()
 		if err := p.Send(runRequest{Addr: addrs[side], Conns: o.Conns, Duration: d, Max: o.Max, Seed: uint64(n)}); err != nil {
 			return run, err
 		}
@@ -237,7 +259,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		if err = p.Recv(&out, d+time.Minute); err != nil {
 			return run, fmt.Errorf("load generator: %w", err)
 		}
-		run.ServerCPU = machine.CPUTime() - cpu0
+		run.ServerCPU = serverCPU() - cpu0
 		mem := machine.ReadMem().Sub(mem0)
 		run.Allocs, run.AllocBytes, run.GCCPU = mem.Mallocs, mem.Bytes, mem.GCCPU
 		run.Completed, run.Errors, run.FirstErr, run.Elapsed = out.Completed, out.Errors, out.FirstErr, out.Elapsed
@@ -400,7 +422,17 @@ func (o Options) Command() string {
 }
 
 // sideLabel names a side in the report.
-var sideLabel = map[string]string{SidePortico: "Portico", SideBare: "bare crypto/tls", SideBareSNI: "bare crypto/tls, SNI map (diagnostic)"}
+var sideLabel = map[string]string{SidePortico: "Portico", SideBare: "bare crypto/tls", SideBareSNI: "bare crypto/tls, SNI map (diagnostic)", SideMosquitto: "mosquitto"}
+
+// MosquittoGoal is issue 8's: Portico ahead of mosquitto.
+const MosquittoGoal = 1.0
+
+// HasMosquitto reports whether mosquitto was measured.
+func (r *Result) HasMosquitto() bool { return r.Options.has(SideMosquitto) }
+
+// MosquittoMet reports whether Portico completed more handshakes per second
+// than mosquitto (median of per-round ratios).
+func (r *Result) MosquittoMet() bool { return r.Ratio(SidePortico, SideMosquitto) > MosquittoGoal }
 
 // Markdown renders the result for docs/benchmarks.md.
 func (r *Result) Markdown() string {
@@ -416,6 +448,9 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "- **bare crypto/tls**: one certificate (`*.%s`, same CA, same security policy), `RequireAnyClientCert` and the same registry snapshot in `VerifyConnection`, the session handed to a broker of its own, which evaluates no policy.\n", material.Zone)
 	if o.has(SideBareSNI) {
 		fmt.Fprintf(&b, "- **bare crypto/tls, SNI map** (diagnostic): as bare, but the %d domain certificates in a map that `GetCertificate` consults: what serving many certificates costs (on both ends of the connection) without the gateway.\n", o.Domains)
+	}
+	if o.has(SideMosquitto) {
+		fmt.Fprintf(&b, "- **mosquitto**: `%s` (Debian) in a process of its own, the bare side's certificate, `require_certificate true` with the same CA, `tls_version tlsv1.3`, no authorization beyond the chain (configuration as in the MQTT section below); its CPU time is read from `/proc/<pid>/stat` and it is not profiled.\n", r.Mosquitto)
 	}
 	fmt.Fprintf(&b, "\nServer CPU is the server process's user+system time during the run (`getrusage`) over the handshakes completed; client p50/p99 is dial to CONNACK as the load generator saw it.\n\n")
 	fmt.Fprintf(&b, "| round | side | handshakes/s | server CPU µs/handshake | client CPU µs/handshake | client p50 | client p99 | errors | load (1 min) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
@@ -444,6 +479,11 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "\n**Portico / bare = %.2fx** handshakes per second (median of the per-round ratios; ratio of the medians %.2fx). Goal >= %.1fx: %s. "+
 		"Server CPU per handshake, bare / Portico = %.2fx (median of per-round ratios).\n",
 		ratio, pt.Rate/bs.Rate, Goal, verdict, r.CPURatio(SidePortico, SideBare))
+	if o.has(SideMosquitto) {
+		mq := r.Summarize(SideMosquitto)
+		fmt.Fprintf(&b, "\n**Portico / mosquitto = %.2fx** handshakes per second (median of the per-round ratios; ratio of the medians %.2fx). Goal: ahead of mosquitto (> %.1fx): %s. Server CPU per handshake, mosquitto / Portico = %.2fx.\n",
+			r.Ratio(SidePortico, SideMosquitto), pt.Rate/mq.Rate, MosquittoGoal, verdictOf(r.MosquittoMet()), r.CPURatio(SidePortico, SideMosquitto))
+	}
 	if o.has(SideBareSNI) {
 		fmt.Fprintf(&b, "\nDiagnostic: bare SNI map / bare = %.2fx handshakes per second, Portico / bare SNI map = %.2fx; server CPU per handshake, bare / bare SNI map = %.2fx.\n",
 			r.Ratio(SideBareSNI, SideBare), r.Ratio(SidePortico, SideBareSNI), r.CPURatio(SideBareSNI, SideBare))
@@ -474,11 +514,20 @@ func (r *Result) ProfilePer(side string) map[string]time.Duration {
 	return sum
 }
 
+func verdictOf(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
 func (r *Result) breakdown() string {
 	per := map[string]map[string]time.Duration{}
+	var profiled []string
 	for _, side := range r.Options.Sides {
 		if p := r.ProfilePer(side); p != nil {
 			per[side] = p
+			profiled = append(profiled, side)
 		}
 	}
 	if len(per) == 0 {
@@ -486,10 +535,10 @@ func (r *Result) breakdown() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nWhere the server's CPU goes (CPU profile of every measured run, 100 Hz, split by `bench/internal/cpuprof`; µs per completed handshake):\n\n| category |")
-	for _, side := range r.Options.Sides {
+	for _, side := range profiled {
 		fmt.Fprintf(&b, " %s |", sideLabel[side])
 	}
-	fmt.Fprintf(&b, "\n| --- |%s\n", strings.Repeat(" ---: |", len(r.Options.Sides)))
+	fmt.Fprintf(&b, "\n| --- |%s\n", strings.Repeat(" ---: |", len(profiled)))
 	names := []string{}
 	for _, c := range cpuprof.Categories {
 		names = append(names, c.Name)
@@ -498,14 +547,14 @@ func (r *Result) breakdown() string {
 	total := map[string]time.Duration{}
 	for _, name := range names {
 		fmt.Fprintf(&b, "| %s |", name)
-		for _, side := range r.Options.Sides {
+		for _, side := range profiled {
 			fmt.Fprintf(&b, " %.1f |", us(per[side][name]))
 			total[side] += per[side][name]
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("| total sampled |")
-	for _, side := range r.Options.Sides {
+	for _, side := range profiled {
 		fmt.Fprintf(&b, " %.1f |", us(total[side]))
 	}
 	b.WriteString("\n")

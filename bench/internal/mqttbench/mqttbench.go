@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/portico-iot/portico/bench/internal/child"
@@ -61,8 +62,8 @@ type Options struct {
 
 // Defaults are what bench/cmd/mqtt uses without flags.
 func Defaults() Options {
-	return Options{Domains: 10000, Devices: 1000, Runs: 3, Duration: 3 * time.Second, Messages: 2_000_000, Pairs: 8, Fanout: 100,
-		Window: 1000, FanoutWindow: 100, Payload: 64, Inflight: 100, LatencyDuration: 4 * time.Second,
+	return Options{Domains: 10000, Devices: 1000, Runs: 3, Duration: 2 * time.Second, Messages: 2_000_000, Pairs: 8, Fanout: 100,
+		Window: 1000, FanoutWindow: 100, Payload: 64, Inflight: 100, LatencyDuration: 3 * time.Second,
 		IdleSteps: []int{2000, 5000, 15000}, IdleRuns: 3, Parallel: 32, Profile: true, Log: os.Stderr}
 }
 
@@ -133,8 +134,11 @@ type Result struct {
 	Idle         []IdleRun
 	// Profile is Portico's CPU per case and category, summed over runs;
 	// ProfileTop is `go tool pprof -top` of the QoS 0 1->1 runs.
-	Profile                   map[string]map[string]time.Duration
-	ProfileTop                map[string]string
+	Profile    map[string]map[string]time.Duration
+	ProfileTop map[string]string
+	// HeapTop is `go tool pprof -top` (in-use bytes) of Portico holding the
+	// most idle connections, first round.
+	HeapTop                   string
 	UptimeBefore, UptimeAfter string
 }
 
@@ -322,8 +326,20 @@ func (res *Result) flows(ctx context.Context, o Options, set *material.Set, ask 
 
 	if o.wants("latency") && o.wants("flow") {
 		for _, c := range cases[:2] {
-			peak := min(res.Median(c.Name, SidePortico, rateOf), res.Median(c.Name, SideMosquitto, rateOf))
-			res.LatencyRate[c.Name] = peak / 2
+			// A side that lost messages has no valid peak (it stalled): the
+			// rate comes from the sides that delivered everything.
+			var peaks, all []float64
+			for _, side := range sides {
+				m := res.Median(c.Name, side, rateOf)
+				all = append(all, m)
+				if lost, _ := res.Lost(false, c.Name, side); lost == 0 {
+					peaks = append(peaks, m)
+				}
+			}
+			if len(peaks) == 0 {
+				peaks = all
+			}
+			res.LatencyRate[c.Name] = slices.Min(peaks) / 2
 		}
 		for n := 1; n <= o.Runs; n++ {
 			for ci, c := range cases[:2] {
@@ -372,10 +388,11 @@ func (res *Result) idle(ctx context.Context, o Options, set *material.Set, ask a
 func (res *Result) idleOnce(ctx context.Context, o Options, set *material.Set, side string, n int, ask askFunc, logf func(string, ...any)) (IdleRun, error) {
 	run := IdleRun{Side: side, N: n}
 	var t target
+	var pt *porticoproc.Server
 	switch side {
 	case SidePortico:
-		pt, err := porticoproc.Start(ctx, o.Domains, o.Devices)
-		if err != nil {
+		var err error
+		if pt, err = porticoproc.Start(ctx, o.Domains, o.Devices); err != nil {
 			return run, err
 		}
 		defer pt.Close()
@@ -395,6 +412,23 @@ func (res *Result) idleOnce(ctx context.Context, o Options, set *material.Set, s
 	if run.Before, err = procstat.RSS(t.pid); err != nil {
 		return run, err
 	}
+	// Portico's heap before and after the connections, once: the
+	// difference is what the connections hold. Taken around the RSS
+	// readings, not between them (the profile's GC would move them).
+	var heapDir string
+	if pt != nil && res.HeapTop == "" {
+		if heapDir, err = os.MkdirTemp("", "portico-bench-heap-"); err != nil {
+			return run, err
+		}
+		defer os.RemoveAll(heapDir)
+		if err := pt.HeapProfile(filepath.Join(heapDir, "base.prof")); err != nil {
+			return run, err
+		}
+		time.Sleep(settle)
+		if run.Before, err = procstat.RSS(t.pid); err != nil {
+			return run, err
+		}
+	}
 	for _, step := range o.IdleSteps {
 		out, err := ask(request{Kind: kindIdleHold, Addr: t.addr, Tag: fmt.Sprintf("i%d%s", n, side[:1]), Conns: step, Parallel: o.Parallel}, 5*time.Minute)
 		if err != nil {
@@ -412,6 +446,15 @@ func (res *Result) idleOnce(ctx context.Context, o Options, set *material.Set, s
 		}
 		logf("idle run %d %-9s %5d held (%d failed) in %v: RSS %d MiB -> %d MiB, %.1f KiB/conn %s",
 			n, side, out.Held, out.Failed, out.Elapsed.Round(time.Millisecond), run.Before>>20, rss>>20, run.PerConn(len(run.Held)-1)/1024, out.FirstErr)
+	}
+	if heapDir != "" {
+		path := filepath.Join(heapDir, "held.prof")
+		if err := pt.HeapProfile(path); err != nil {
+			return run, err
+		}
+		if res.HeapTop, err = pprofTop(ctx, path, 12, "-sample_index=inuse_space", "-diff_base="+filepath.Join(heapDir, "base.prof")); err != nil {
+			logf("heap profile: %v", err)
+		}
 	}
 	return run, nil
 }

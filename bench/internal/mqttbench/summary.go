@@ -13,6 +13,9 @@ import (
 )
 
 // metric reads one number from a run.
+// Metric reads one number from a run.
+type Metric = metric
+
 type metric func(FlowRun) float64
 
 func rateOf(r FlowRun) float64 { return r.Result.Rate() }
@@ -122,14 +125,15 @@ func (res *Result) IdleRatio(i int) float64 {
 
 // pprofTop is `go tool pprof -top` over the profiles matching glob
 // (merged), n lines, headers dropped.
-func pprofTop(ctx context.Context, glob string, n int) (string, error) {
+func pprofTop(ctx context.Context, glob string, n int, flags ...string) (string, error) {
 	paths, err := filepath.Glob(glob)
 	if err != nil || len(paths) == 0 {
 		return "", fmt.Errorf("no profiles match %s", glob)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-top", "-nodecount=" + strconv.Itoa(n)}, paths...)...).Output()
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=" + strconv.Itoa(n)}, flags...)
+	out, err := exec.CommandContext(ctx, "go", append(args, paths...)...).Output()
 	if err != nil {
 		return "", err
 	}
@@ -142,3 +146,31 @@ func pprofTop(ctx context.Context, glob string, n int) (string, error) {
 	}
 	return strings.TrimSpace(strings.Join(keep, "\n")), nil
 }
+
+// Exported metrics, for the report's prose.
+var (
+	RatePerSecond   = rateOf
+	P99             = p99Of
+	ServerCPUPerMsg = serverCPUOf
+)
+
+// Stalls is the total of stalls over the throughput runs of case on side.
+func (res *Result) Stalls(c, side string) int64 { return res.stalls(false, c, side) }
+
+// Delivered is Portico's deliveries over the throughput runs of case (the
+// profiles' denominator).
+func (res *Result) Delivered(c string) int64 {
+	var n int64
+	for _, r := range res.Flows {
+		if r.Case == c && r.Side == SidePortico {
+			n += r.Result.Received
+		}
+	}
+	return n
+}
+
+// LatencyCases are the cases measured for latency.
+func (res *Result) LatencyCases() []Case { return res.latencyCases() }
+
+// ClientCPUPerMsg is the load generator's CPU per delivered message (µs).
+var ClientCPUPerMsg = clientCPUOf

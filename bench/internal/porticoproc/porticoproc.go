@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -25,7 +26,7 @@ func init() { child.Register(role, serve) }
 type setup struct{ Domains, Devices int }
 
 type command struct {
-	Op   string // "profile-start", "profile-stop", "quit"
+	Op   string // "profile-start", "profile-stop", "heap", "quit"
 	Path string
 }
 
@@ -90,6 +91,16 @@ func serve(c *child.Conn) error {
 				prof.Close()
 				prof = nil
 			}
+		case "heap":
+			f, err := os.Create(cmd.Path)
+			if err == nil {
+				runtime.GC() // the profile's in-use figures are as of the last GC
+				err = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				r.Err = err.Error()
+			}
 		case "quit":
 			c.Send(r)
 			return nil
@@ -149,6 +160,9 @@ func (s *Server) StartProfile(path string) error {
 
 // StopProfile ends it.
 func (s *Server) StopProfile() error { return s.do(command{Op: "profile-stop"}) }
+
+// HeapProfile writes the server's heap profile (after a GC) to path.
+func (s *Server) HeapProfile(path string) error { return s.do(command{Op: "heap", Path: path}) }
 
 // Close asks the server to quit and kills it if it does not in time.
 func (s *Server) Close() {
