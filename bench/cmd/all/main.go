@@ -117,6 +117,10 @@ func run(ctx context.Context, out string, quick bool, fleets, revision string) e
 	}
 	after := machine.Uptime()
 	doc := render(info, revision, before, after, time.Since(start), quick, hs, rots, mq, micro)
+	// Sections other commands keep between their markers survive the rewrite.
+	for _, sec := range preservedSections(out) {
+		doc += "\n" + sec + "\n"
+	}
 	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 		return err
 	}
