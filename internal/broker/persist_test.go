@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ type persistentBroker struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	authz Authorizer // what the next connections may do; nil: everything
 	wg    sync.WaitGroup
 }
 
@@ -54,6 +56,9 @@ func openPersistent(dir string, opts Options) (*persistentBroker, error) {
 			return nil, err
 		}
 		opts.Store = st
+		if quietStores {
+			opts.Store = &quietStore{Store: st}
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -87,11 +92,12 @@ func openPersistent(dir string, opts Options) (*persistentBroker, error) {
 			}
 			pb.mu.Lock()
 			pb.conns[c] = struct{}{}
+			authz := pb.authz
 			pb.mu.Unlock()
 			pb.wg.Add(1)
 			go func() {
 				defer pb.wg.Done()
-				b.Serve(c, "certificate-id", "iot.example.com", nil)
+				b.Serve(c, "certificate-id", "iot.example.com", authz)
 				pb.mu.Lock()
 				delete(pb.conns, c)
 				pb.mu.Unlock()
@@ -119,6 +125,32 @@ func (pb *persistentBroker) close() {
 		pb.st.Close()
 	}
 	pb.ln = nil
+}
+
+// quietStores makes openPersistent hand the broker a store with
+// UpdateQuiet, as internal/store is to have one.
+var quietStores bool
+
+// quietStore gives a store the UpdateQuiet the broker prefers: a
+// transaction serialised with the store's writers that does not wake its
+// change feed. (internal/store serialises on its own write mutex.)
+type quietStore struct {
+	*store.Store
+	mu sync.Mutex
+}
+
+func (q *quietStore) UpdateQuiet(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	tx, err := q.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func pahoClient(t testing.TB, addr, id string, clean bool, onMessage paho.MessageHandler) paho.Client {
@@ -247,6 +279,15 @@ func publishAll(t testing.TB, addr, topic string, n, publishers int) []string {
 }
 
 func TestPersistentSessionSurvivesRestart(t *testing.T) {
+	t.Run("own-connection", testPersistentSessionSurvivesRestart)
+	t.Run("quiet-updater", func(t *testing.T) {
+		quietStores = true
+		defer func() { quietStores = false }()
+		testPersistentSessionSurvivesRestart(t)
+	})
+}
+
+func testPersistentSessionSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	pb := startPersistent(t, dir, Options{})
 	subscribeOffline(t, pb.addr, "sub-1", "fleet/+/telemetry")
@@ -454,6 +495,7 @@ const persistChildEnv = "PORTICO_BROKER_PERSIST_CHILD"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(persistChildEnv); dir != "" {
+		quietStores = os.Getenv(persistChildEnv+"_QUIET") != ""
 		persistChild(dir)
 		return
 	}
@@ -485,6 +527,9 @@ func startChild(t *testing.T, dir string) *childBroker {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), persistChildEnv+"="+dir)
+	if quietStores {
+		cmd.Env = append(cmd.Env, persistChildEnv+"_QUIET=1")
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -533,6 +578,15 @@ func (cb *childBroker) kill() {
 }
 
 func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
+	t.Run("own-connection", testAcknowledgedMessagesSurviveKill9)
+	t.Run("quiet-updater", func(t *testing.T) {
+		quietStores = true
+		defer func() { quietStores = false }()
+		testAcknowledgedMessagesSurviveKill9(t)
+	})
+}
+
+func testAcknowledgedMessagesSurviveKill9(t *testing.T) {
 	dir := t.TempDir()
 	child := startChild(t, dir)
 	subscribeOffline(t, child.addr, "sub-k1", "plant/+/temp")
@@ -550,5 +604,103 @@ func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
 		c := pahoClient(t, child.addr, id, false, got.handler)
 		got.waitFor(t, want, 30*time.Second)
 		c.Disconnect(100)
+	}
+}
+
+// TestPendingMessagesDeliveredOnce restores a message whose pending record
+// survived (the broker stopped before its subscribers' copies were all
+// written): a session without a copy gets one, a session with one does not
+// get a second.
+func TestPendingMessagesDeliveredOnce(t *testing.T) {
+	dir := t.TempDir()
+	pb := startPersistent(t, dir, Options{})
+	subscribeOffline(t, pb.addr, "has-copy", "p/#")
+	subscribeOffline(t, pb.addr, "no-copy", "p/+")
+	subscribeOffline(t, pb.addr, "qos0", "p/x")
+	pb.close()
+
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	for _, q := range []string{
+		`INSERT INTO broker_pending (id, topic, payload, qos, retain, created, expiry, origin, protocol_version, props)
+			VALUES (41, 'p/x', 'hello', 1, 0, ` + strconv.FormatInt(now, 10) + `, 0, 'pub', 4, NULL)`,
+		`INSERT INTO broker_inflight (client_id, packet_id, pending_id, topic, payload, qos, retain, created, expiry, origin, protocol_version, props)
+			VALUES ('has-copy', 7, 41, 'p/x', 'hello', 1, 0, ` + strconv.FormatInt(now, 10) + `, 0, 'pub', 4, NULL)`,
+		`UPDATE broker_subscriptions SET qos=0 WHERE client_id='qos0'`,
+	} {
+		if _, err := st.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	pb = startPersistent(t, dir, Options{})
+	var pending int
+	if err := pb.st.DB().QueryRow(`SELECT COUNT(*) FROM broker_pending`).Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("pending records after restore: %d, %v", pending, err)
+	}
+	for id, want := range map[string]int{"has-copy": 1, "no-copy": 1, "qos0": 0} {
+		got := newCollector()
+		c := pahoClient(t, pb.addr, id, false, got.handler)
+		if want > 0 {
+			got.waitFor(t, []string{"p/x hello"}, 10*time.Second)
+		}
+		time.Sleep(200 * time.Millisecond)
+		c.Disconnect(100)
+		got.mu.Lock()
+		if n := got.got["p/x hello"]; n != want {
+			t.Errorf("%s got the message %d times, want %d", id, n, want)
+		}
+		got.mu.Unlock()
+	}
+}
+
+// receiveOnly allows everything but iot:Receive outside prefix.
+type receiveOnly struct{ prefix string }
+
+func (receiveOnly) Connect(string, []string) bool { return true }
+func (receiveOnly) Publish(string, bool) bool     { return true }
+func (receiveOnly) Subscribe(string) bool         { return true }
+func (r receiveOnly) Receive(topic string) bool   { return strings.HasPrefix(topic, r.prefix) }
+
+// TestRestoredQueueCheckedOnReconnect: messages queued for a restored
+// session (which has no Authorizer until its client returns) are delivered
+// only if the reconnecting client may receive them.
+func TestRestoredQueueCheckedOnReconnect(t *testing.T) {
+	dir := t.TempDir()
+	pb := startPersistent(t, dir, Options{})
+	subscribeOffline(t, pb.addr, "dev-1", "q/#")
+	pb.close()
+	pb = startPersistent(t, dir, Options{})
+	publishAll(t, pb.addr, "q/allowed", 3, 1)
+	publishAll(t, pb.addr, "q/secret", 3, 1)
+	pb.mu.Lock()
+	pb.authz = receiveOnly{prefix: "q/allowed"}
+	pb.mu.Unlock()
+	got := newCollector()
+	c := pahoClient(t, pb.addr, "dev-1", false, got.handler)
+	got.waitFor(t, []string{"q/allowed m0", "q/allowed m1", "q/allowed m2"}, 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	c.Disconnect(100)
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for k := range got.got {
+		if strings.HasPrefix(k, "q/secret") {
+			t.Fatalf("delivered %q, which iot:Receive does not allow", k)
+		}
+	}
+	// The writer commits asynchronously; close flushes it.
+	pb.close()
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var rows int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM broker_inflight WHERE topic='q/secret'`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("refused queued messages kept: %d, %v", rows, err)
 	}
 }

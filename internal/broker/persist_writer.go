@@ -214,7 +214,7 @@ func (w *writer) commit(batch []persistOp) error {
 	var err error
 	switch {
 	case w.quiet != nil:
-		err = w.quiet.UpdateQuiet(ctx, func(tx *sql.Tx) error { return run(tx) })
+		err = w.quiet.UpdateQuiet(ctx, func(tx *sql.Tx) error { return run(txExecer{w, tx}) })
 	case w.conn != nil:
 		err = w.commitOn(ctx, w.conn, preparedExecer{w}, run)
 	default:
@@ -226,6 +226,25 @@ func (w *writer) commit(batch []persistOp) error {
 		w.dirty.Store(true)
 	}
 	return err
+}
+
+// txExecer runs statements in a transaction of the QuietUpdater, prepared
+// once on the pool.
+type txExecer struct {
+	w  *writer
+	tx *sql.Tx
+}
+
+func (x txExecer) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, ok := x.w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = x.w.db.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		x.w.stmts[query] = st
+	}
+	return x.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
 // preparedExecer runs statements on the writer's connection, prepared once.
