@@ -56,7 +56,7 @@ type Options struct {
 
 // Defaults are the documented settings.
 func Defaults() Options {
-	return Options{Duration: 10 * time.Second, Runs: 3, Names: 100, Clients: 4, Threads: 1, Outstanding: 100}
+	return Options{Duration: 10 * time.Second, Runs: 4, Names: 100, Clients: 4, Threads: 1, Outstanding: 100}
 }
 
 // Sides and record kinds.
@@ -300,15 +300,14 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	addrs := map[string]netip.AddrPort{SidePortico: porticoDNS, SideKnot: knotDNS}
-	// ABBA order: the runs a ratio compares are next to each other (the
-	// machine's background load drifts), and which goes first alternates.
+	// The four runs of a round in a cycle, rotated by one each round (a
+	// Latin square over four rounds): each pair a ratio compares runs next
+	// to each other in most rounds (the machine's background load drifts),
+	// and every run takes every position.
 	order := [][2]string{{SidePortico, KindStatic}, {SideKnot, KindStatic}, {SideKnot, KindFailover}, {SidePortico, KindFailover}}
 	for round := range o.Runs {
 		for i := range order {
-			step := order[i]
-			if round%2 == 1 {
-				step = order[len(order)-1-i]
-			}
+			step := order[(i+round)%len(order)]
 			run, cmd, err := measure(ctx, dnsperf, o, addrs[step[0]], files[step[1]])
 			if err != nil {
 				return nil, err
