@@ -214,14 +214,19 @@ func TestKnotSecondary(t *testing.T) {
 	// Portico's DNS on 127.0.0.1; knotd is given its own 127.0.0.x. The
 	// NOTIFY target is only known once knotd's address is chosen, so the
 	// server is created after it (knotd retries its first transfer).
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
-	if err != nil {
-		pc.Close()
-		t.Skip("the UDP port's TCP twin is taken; rerun")
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ln == nil; attempt++ {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+		if err != nil {
+			pc.Close()
+			if attempt == 20 {
+				t.Fatalf("no port free for both UDP and TCP: %v", err)
+			}
+		}
 	}
 	portico := netip.MustParseAddrPort(pc.LocalAddr().String())
 	k := startKnot(t, knotd, portico, portico.Addr(), "yourcompany.com")
