@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,8 @@ func main() {
 	flag.DurationVar(&o.StormTimeout, "storm-timeout", o.StormTimeout, "bound on one storm")
 	flag.BoolVar(&o.Profile, "profile", o.Profile, "CPU-profile Portico during every measured run and storm (needs `go tool pprof`)")
 	flag.StringVar(&o.ProfileDir, "cpuprofile-dir", "", "keep the CPU profiles in this directory")
+	flag.StringVar(&o.MutexProfile, "mutexprofile", "", "write Portico's mutex contention profile (all runs and storms) to this file")
+	flag.BoolVar(&o.NetHTTPDefaultClient, "net-http-default-client", false, "call the function with &http.Client{} (net/http's 2 idle connections per host) instead of internal/function's default client, for comparison")
 	out := flag.String("out", "docs/benchmarks.md", "report to write the section into, between its markers (\"\": stdout only)")
 	flag.Parse()
 	o.StormConns = nil
@@ -54,10 +57,12 @@ func main() {
 		o.StormRuns = 0
 	}
 	scenario.Run("customauth", func(ctx context.Context) (scenario.Report, error) {
+		rev := gitRevision()
 		res, err := customauthbench.Execute(ctx, o)
 		if err != nil {
 			return nil, err
 		}
+		res.Revision = rev
 		if *out != "" {
 			doc, err := os.ReadFile(*out)
 			if err != nil && !os.IsNotExist(err) {
@@ -70,6 +75,20 @@ func main() {
 		}
 		return res, nil
 	})
+}
+
+// gitRevision is the checkout's short commit, with a note when tracked
+// files differ from it.
+func gitRevision() string {
+	b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	rev := strings.TrimSpace(string(b))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		rev += " with uncommitted changes"
+	}
+	return rev
 }
 
 func joinInts(xs []int) string {

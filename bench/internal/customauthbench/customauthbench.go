@@ -22,6 +22,8 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -60,20 +62,27 @@ type Options struct {
 	StormTimeout time.Duration // bound on one storm
 	Profile      bool          // CPU-profile the server during measured runs and storms
 	ProfileDir   string        // keep the profiles here
-	Log          io.Writer
+	// MutexProfile, if set, receives Portico's mutex contention profile
+	// (every run and storm; sampling 1 in 10 contention events).
+	MutexProfile string
+	// NetHTTPDefaultClient makes the function registry call with
+	// &http.Client{} (net/http's default transport: 2 idle connections per
+	// host), as internal/function did before its own pool, for comparison.
+	NetHTTPDefaultClient bool
+	Log                  io.Writer
 }
 
 // Defaults are what bench/cmd/customauth uses without flags.
 func Defaults() Options {
 	return Options{Domains: 10, Devices: 1000, Conns: 16, Duration: 5 * time.Second, Runs: 5, Warmup: time.Second, Max: 1_000_000,
-		StormDevices: 2000, StormConns: []int{2000, 8}, StormDelay: 10 * time.Millisecond, StormRuns: 3, StormTimeout: 60 * time.Second,
+		StormDevices: 2000, StormConns: []int{2000, 4}, StormDelay: 10 * time.Millisecond, StormRuns: 3, StormTimeout: 60 * time.Second,
 		Profile: true, Log: os.Stderr}
 }
 
 // Command is the command line that reproduces the options.
 func (o Options) Command() string {
 	return fmt.Sprintf("go run ./bench/cmd/customauth -domains %d -devices %d -conns %d -duration %v -runs %d -warmup %v -storm-devices %d -storm-conns %s -storm-delay %v -storm-runs %d",
-		o.Domains, o.Devices, o.Conns, o.Duration, o.Runs, o.Warmup, o.StormDevices, joinInts(o.StormConns), o.StormDelay, o.StormRuns)
+		o.Domains, o.Devices, o.Conns, o.Duration, o.Runs, o.Warmup, o.StormDevices, joinInts(o.StormConns), o.StormDelay, o.StormRuns) + map[bool]string{true: " -net-http-default-client"}[o.NetHTTPDefaultClient]
 }
 
 func joinInts(xs []int) string {
@@ -120,6 +129,8 @@ type Storm struct {
 	Elapsed   time.Duration
 	Rate      float64
 	ServerCPU time.Duration // Portico's process during the storm
+	ClientCPU time.Duration // the load generator's
+	MutexWait time.Duration // Portico's goroutines blocked on locks (runtime/metrics)
 	P50, P99  time.Duration
 	Max       time.Duration
 	Function  FunctionStats
@@ -134,6 +145,17 @@ func (s Storm) Bound() float64 {
 		return 0
 	}
 	return float64(s.Function.MaxInFlight) / s.Delay.Seconds()
+}
+
+// MachineCPU is the share of the machine's cores (nproc, as `nproc`
+// printed it) that Portico, the load generator and the function used
+// during the storm; 0 when unknown.
+func (s Storm) MachineCPU(nproc string) float64 {
+	n, _ := strconv.Atoi(strings.TrimSpace(nproc))
+	if n <= 0 || s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.ServerCPU+s.ClientCPU+s.Function.CPU) / float64(time.Duration(n)*s.Elapsed)
 }
 
 // ClientBound is what the devices' concurrency allows with the function's
@@ -154,6 +176,8 @@ type Result struct {
 	Took         time.Duration
 	Runs         []Run
 	Storms       []Storm
+	// Revision is the code measured (set by the caller; "unknown" if not).
+	Revision string
 	// Dropped counts log records (refusals, failed calls) not printed.
 	LogDropped int64
 }
@@ -170,6 +194,15 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Options: o, Machine: machine.Describe(), UptimeBefore: machine.Uptime()}
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "customauth: "+format+"\n", args...) }
 	machine.RaiseNoFile(1 << 16)
+	if o.MutexProfile != "" {
+		runtime.SetMutexProfileFraction(10)
+		defer func() {
+			if err := writeProfile("mutex", o.MutexProfile); err != nil {
+				logf("mutex profile: %v", err)
+			}
+			runtime.SetMutexProfileFraction(0)
+		}()
+	}
 
 	set, generated, err := material.Load(o.Domains, o.Devices)
 	if err != nil {
@@ -206,7 +239,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		return st, nil
 	}
 
-	s, err := startStack(ctx, set, hello.URL, secret, o.Log)
+	s, err := startStack(ctx, set, hello.URL, secret, o.NetHTTPDefaultClient, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +387,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 				// idle connections settle.
 				time.Sleep(500 * time.Millisecond)
 				var out clientResult
-				cpu0 := machine.CPUTime()
+				cpu0, wait0 := machine.CPUTime(), mutexWait()
 				do := func() (err error) {
 					out, err = ask(clientRequest{Op: "storm", Addr: s.Addr, Conns: conns, Devices: o.StormDevices,
 						Duration: o.StormTimeout, Prefix: fmt.Sprintf("storm%d", seq)}, o.StormTimeout+time.Minute)
@@ -369,7 +402,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 				if err != nil {
 					return nil, err
 				}
-				st.ServerCPU = machine.CPUTime() - cpu0
+				st.ServerCPU, st.MutexWait, st.ClientCPU = machine.CPUTime()-cpu0, mutexWait()-wait0, out.ClientCPU
 				if st.Function, err = fnDo(functionCommand{Op: "stats"}); err != nil {
 					return nil, err
 				}
@@ -379,9 +412,9 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 					st.Rate = float64(out.Completed) / out.Elapsed.Seconds()
 				}
 				res.Storms = append(res.Storms, st)
-				logf("storm %d: %d devices, %d at once, function %v: %d connected in %v = %.0f connects/s; function %d calls on %d new connections, at most %d in flight (mean %.1f), %.0f calls/s, bound %.0f/s; Portico CPU %.0f µs/connect; p50 %v p99 %v; errors %d%s (load %s)",
+				logf("storm %d: %d devices, %d at once, function %v: %d connected in %v = %.0f connects/s; function %d calls on %d new connections, at most %d in flight (mean %.1f), %.0f calls/s, bound %.0f/s; Portico CPU %.0f µs/connect, lock wait %.1f µs/connect; p50 %v p99 %v; errors %d%s (load %s)",
 					n, st.Devices, conns, delay, st.Completed, st.Elapsed.Round(time.Millisecond), st.Rate, st.Function.Calls, st.Function.NewConns, st.Function.MaxInFlight,
-					st.Function.MeanInFlight(), st.Function.Rate(), st.Bound(), us(st.ServerCPU)/float64(max(st.Completed, 1)), st.P50.Round(100*time.Microsecond), st.P99.Round(100*time.Microsecond),
+					st.Function.MeanInFlight(), st.Function.Rate(), st.Bound(), us(st.ServerCPU)/float64(max(st.Completed, 1)), us(st.MutexWait)/float64(max(st.Completed, 1)), st.P50.Round(100*time.Microsecond), st.P99.Round(100*time.Microsecond),
 					st.Errors, errNote(st.FirstErr), st.Load)
 			}
 		}
@@ -394,6 +427,29 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	res.UptimeAfter = machine.Uptime()
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// mutexWait is the time this process's goroutines have spent blocked on
+// sync.Mutex, sync.RWMutex and runtime locks.
+func mutexWait() time.Duration {
+	s := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return time.Duration(s[0].Value.Float64() * float64(time.Second))
 }
 
 func errNote(first string) string {
@@ -482,6 +538,7 @@ type StormSummary struct {
 	FnRate                float64
 	Bound                 float64
 	ServerCPU             float64 // µs per connect
+	MachineCPU            float64 // share of the machine's cores used by Portico, load generator and function
 	P50, P99              time.Duration
 	Errors, Calls, Missed int64 // Missed: devices not connected
 }
@@ -504,7 +561,7 @@ func (r *Result) StormSummaries() []StormSummary {
 	var out []StormSummary
 	for _, k := range order {
 		g := groups[k]
-		var el, rate, maxIn, meanIn, fnRate, bound, cpu, p50, p99 []float64
+		var el, rate, maxIn, meanIn, fnRate, bound, cpu, p50, p99, busy []float64
 		sum := StormSummary{Conns: k.c, Delay: k.d, Storms: len(g)}
 		for _, s := range g {
 			el = append(el, float64(s.Elapsed))
@@ -517,13 +574,16 @@ func (r *Result) StormSummaries() []StormSummary {
 				cpu = append(cpu, us(s.ServerCPU/time.Duration(s.Completed)))
 			}
 			p50, p99 = append(p50, float64(s.P50)), append(p99, float64(s.P99))
+			if b := s.MachineCPU(r.Machine.NProc); b > 0 {
+				busy = append(busy, b)
+			}
 			sum.Errors += s.Errors
 			sum.Calls += s.Function.Calls
 			sum.Missed += int64(s.Devices) - s.Completed
 		}
 		sum.Elapsed, sum.Rate = time.Duration(stats.Median(el)), stats.Median(rate)
 		sum.MaxInFlight, sum.MeanInFlight, sum.FnRate, sum.Bound = stats.Median(maxIn), stats.Median(meanIn), stats.Median(fnRate), stats.Median(bound)
-		sum.ServerCPU = stats.Median(cpu)
+		sum.ServerCPU, sum.MachineCPU = stats.Median(cpu), stats.Median(busy)
 		sum.P50, sum.P99 = time.Duration(stats.Median(p50)), time.Duration(stats.Median(p99))
 		out = append(out, sum)
 	}

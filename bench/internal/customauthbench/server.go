@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -66,7 +67,7 @@ func (s staticSource) Domains(context.Context) ([]gateway.Domain, error) {
 func (s staticSource) Devices(context.Context) (gateway.Devices, error) { return s.devices, nil }
 
 // startStack builds the stack; fnURL and secret are the user's function.
-func startStack(ctx context.Context, set *material.Set, fnURL, secret string, log io.Writer) (_ *stack, err error) {
+func startStack(ctx context.Context, set *material.Set, fnURL, secret string, netHTTPDefault bool, log io.Writer) (_ *stack, err error) {
 	s := &stack{served: make(chan struct{}), logs: &limitedHandler{w: log, left: 10}}
 	defer func() {
 		if err != nil {
@@ -88,7 +89,11 @@ func startStack(ctx context.Context, set *material.Set, fnURL, secret string, lo
 		return nil, err
 	}
 	// Client nil: the HTTP client `portico serve` uses (function.New's).
-	if s.fns, err = function.New(ctx, s.st, function.Config{Region: Region, Account: Account, Logger: logger.With("component", "function")}); err != nil {
+	var client *http.Client
+	if netHTTPDefault {
+		client = &http.Client{}
+	}
+	if s.fns, err = function.New(ctx, s.st, function.Config{Region: Region, Account: Account, Client: client, Logger: logger.With("component", "function")}); err != nil {
 		return nil, err
 	}
 	if _, err = s.fns.Put(ctx, function.Function{Name: FunctionName, URL: fnURL, Secret: secret, Timeout: function.DefaultTimeout}); err != nil {
