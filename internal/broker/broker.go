@@ -141,11 +141,12 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.ReceiveMaximum = opts.MaxInflight
 	caps.MaximumSessionExpiryInterval = uint32(opts.SessionExpiry / time.Second)
-	if expiry := int64(opts.SessionExpiry / time.Second); expiry > caps.MaximumMessageExpiryInterval {
-		// mochi drops queued messages older than this: keep them as long
-		// as their session.
-		caps.MaximumMessageExpiryInterval = expiry
-	}
+	// mochi's default drops queued messages and retained messages one day
+	// after they were published, whatever their own expiry: a queued
+	// message lives as long as its session, a retained one until it is
+	// replaced or deleted (AWS), or until its MQTT 5 Message Expiry
+	// Interval ends.
+	caps.MaximumMessageExpiryInterval = 0
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
 		InlineClient:             true,

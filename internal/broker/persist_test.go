@@ -704,3 +704,33 @@ func TestRestoredQueueCheckedOnReconnect(t *testing.T) {
 		t.Fatalf("refused queued messages kept: %d, %v", rows, err)
 	}
 }
+
+// TestOldRetainedMessagesStay: a retained message set days ago is kept (and
+// restored); only its own MQTT 5 expiry removes it.
+func TestOldRetainedMessagesStay(t *testing.T) {
+	dir := t.TempDir()
+	startPersistent(t, dir, Options{}).close()
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-72 * time.Hour)
+	for _, r := range []struct {
+		topic  string
+		expiry int64
+	}{{"old/kept", 0}, {"old/expired", time.Now().Unix() - 60}} {
+		if _, err := st.DB().Exec(`INSERT INTO broker_retained (topic, payload, qos, retain, created, expiry, origin, protocol_version, props, modified_ms)
+			VALUES (?, 'v', 1, 1, ?, ?, 'dev', 5, NULL, ?)`, r.topic, old.Unix(), r.expiry, old.UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	pb := startPersistent(t, dir, Options{})
+	time.Sleep(1500 * time.Millisecond) // mochi clears expired retained messages every second
+	if m, ok := pb.b.RetainedMessage("old/kept"); !ok || !m.LastModified.Equal(time.UnixMilli(old.UnixMilli())) {
+		t.Fatalf("a retained message set 3 days ago: %+v, %v", m, ok)
+	}
+	if _, ok := pb.b.RetainedMessage("old/expired"); ok {
+		t.Fatal("an expired retained message is served")
+	}
+}
