@@ -218,19 +218,30 @@ func (r *Result) StormVerdicts() []string {
 		// connect, Conns devices at once would connect at this rate.
 		predicted := float64(s.Conns) / (d + fast.P50).Seconds()
 		ratio := slow.Rate / fast.Rate
+		// The share of a device's connect time spent waiting for the
+		// function: near 1, the function bounds the storm; near 0, the
+		// connect waits on something else (CPU for the handshakes).
+		share := 0.0
+		if slow.P50 > 0 {
+			share = min(1, d.Seconds()/slow.P50.Seconds())
+		}
 		text := fmt.Sprintf("**%d devices at once**: %.0f connects/s against the %v function, %.2fx the rate against the instant function (%.0f/s); "+
-			"Portico kept up to %.0f calls in flight (mean %.1f), so the function could have served %.0f/s. ",
-			s.Conns, slow.Rate, d, ratio, fast.Rate, slow.MaxInFlight, slow.MeanInFlight, slow.Bound)
-		if ratio >= 0.9 {
-			text += fmt.Sprintf("The function's delay costs nothing here: Portico calls it concurrently, and the storm is bounded by CPU for the handshakes, as the instant-function storm is "+
-				"(and the cached-decision runs: %.0f connects/s). Portico, the load generator and the function together used %.0f%% of the %s cores during these storms (median).",
-				cached, 100*slow.MachineCPU, r.Machine.NProc)
+			"Portico kept up to %.0f calls in flight (mean %.1f), so the function could have served %.0f/s; the call is %.0f%% of a connect's time (client p50 %.1f ms). ",
+			s.Conns, slow.Rate, d, ratio, fast.Rate, slow.MaxInFlight, slow.MeanInFlight, slow.Bound, 100*share, ms(slow.P50))
+		if share >= 0.5 {
+			text += fmt.Sprintf("**The function bounds it**: each connect waits for its call, and %d at once over (%v + the connect time without the function, p50 %.1f ms) predicts %.0f/s; measured %.0f/s, %.2fx of that, "+
+				"so Portico adds nothing beyond the function's time.", s.Conns, d, ms(fast.P50), predicted, slow.Rate, slow.Rate/predicted)
+		} else {
+			text += fmt.Sprintf("The function is not the bound: Portico calls it concurrently, and the storm is bounded by CPU for the handshakes, as the instant-function storm is "+
+				"(and the cached-decision runs: %.0f connects/s). Portico's CPU per connect: %.0f µs against the slow function, %.0f against the instant one. "+
+				"Portico, the load generator and the function together used %.0f%% of the %s cores during these storms (median).",
+				cached, slow.ServerCPU, fast.ServerCPU, 100*slow.MachineCPU, r.Machine.NProc)
 			if slow.MachineCPU > 0 && slow.MachineCPU < 0.8 {
 				text += " The rest went to the machine's other processes (see the load averages): on a quiet machine the same storm would run faster, bounded by the same handshakes."
 			}
-		} else {
-			text += fmt.Sprintf("**The function bounds it**: each connect waits for its call, and %d at once over (%v + the connect time without the function, p50 %.1f ms) predicts %.0f/s; measured %.0f/s, %.2fx of that.",
-				s.Conns, d, ms(fast.P50), predicted, slow.Rate, slow.Rate/predicted)
+			if ratio < 0.9 {
+				text += fmt.Sprintf(" The %.2fx between the two is more than the call's share of a connect explains: compare the storms' rows (load, Portico CPU per connect) before reading it as Portico's.", ratio)
+			}
 		}
 		out = append(out, text)
 	}
