@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -83,8 +84,12 @@ func FuzzQuery(f *testing.F) {
 // FuzzTransfer feeds raw bytes through the zone-transfer path of an allowed
 // secondary: no panic, and every message sent packs and matches the query.
 func FuzzTransfer(f *testing.F) {
-	srv := New(Config{TransferAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	srv := New(Config{TransferAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Now: func() time.Time { return time.Unix(0, 0) }})
+	// Two versions (serials 1 and 2), so that IXFR from 1 is incremental.
 	srv.publish(buildSnapshot(transferZones(f), 1, nil, srv.cfg.Rand, srv.logger))
+	changed := transferZones(f)
+	changed[0].Records = append(changed[0].Records[:3], mustRR(f, "new.yourcompany.com. 60 IN A 192.0.2.99"))
+	srv.publish(buildSnapshot(changed, 2, nil, srv.cfg.Rand, srv.logger))
 	for _, q := range []*dns.Msg{
 		new(dns.Msg).SetAxfr("yourcompany.com."),
 		new(dns.Msg).SetAxfr("portico.internal."),

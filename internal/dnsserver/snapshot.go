@@ -31,7 +31,11 @@ type zoneIndex struct {
 	// hash of both that tells whether the content changed.
 	soa      *dns.SOA
 	transfer []dns.RR
+	texts    []string // transfer's records in presentation form
 	digest   [32]byte
+	// versions are the zone's recent versions, newest (this one) first,
+	// kept for incremental zone transfers (Server.assignSerials).
+	versions []zoneVersion
 }
 
 // node is one owner name. Empty non-terminals (names that exist only because

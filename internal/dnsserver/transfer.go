@@ -22,9 +22,11 @@ import (
 // bumps the zone's serial and sends NOTIFY when a health change alters what
 // it serves, so they follow within a transfer.
 //
-// IXFR is answered with a full, AXFR-style response (RFC 1995 section 4
-// allows it) unless the secondary is already up to date, which gets the
-// single current SOA.
+// IXFR (RFC 1995) sends the difference between the secondary's version and
+// the current one, condensed into one step, when the secondary's serial is
+// among the last maxVersions served; an older or unknown serial gets the
+// whole zone in an AXFR-style response (which RFC 1995 section 4 allows),
+// and a secondary already up to date the single current SOA.
 
 // transferChunk bounds the uncompressed size of the records in one message
 // of a transfer (a message may hold 65535 octets).
@@ -68,6 +70,7 @@ func (zi *zoneIndex) transferContent() {
 	h := sha256.New()
 	h.Write([]byte(zi.soa.String()))
 	zi.transfer = make([]dns.RR, 0, len(ks))
+	zi.texts = make([]string, 0, len(ks))
 	for i, k := range ks {
 		if i > 0 && k.text == ks[i-1].text {
 			continue // the same record reached twice (a weighted pool sharing values)
@@ -75,6 +78,7 @@ func (zi *zoneIndex) transferContent() {
 		h.Write([]byte{'\n'})
 		h.Write([]byte(k.text))
 		zi.transfer = append(zi.transfer, k.rr)
+		zi.texts = append(zi.texts, k.text)
 	}
 	h.Sum(zi.digest[:0])
 }
@@ -110,9 +114,25 @@ func (s *rrset) all() []dns.RR {
 // serialState is the serial last served for a zone and the digest of the
 // content it was served for.
 type serialState struct {
-	digest [sha256.Size]byte
-	serial uint32
+	digest   [sha256.Size]byte
+	serial   uint32
+	versions []zoneVersion
 }
+
+// zoneVersion is what a zone served under one serial: enough to compute
+// the difference to a later version.
+type zoneVersion struct {
+	soa     *dns.SOA
+	records []dns.RR
+	texts   []string
+}
+
+// Bounds of the versions kept per zone for incremental transfers: at most
+// maxVersions, and no older version once maxVersionRecords records are kept.
+const (
+	maxVersions       = 8
+	maxVersionRecords = 200_000
+)
 
 // assignSerials sets the served serial of every zone of snap: unchanged
 // while the zone's content is, else the greatest (in serial arithmetic,
@@ -142,7 +162,21 @@ func (s *Server) assignSerials(snap *snapshot) []notice {
 		}
 		zi.soa.Serial = serial
 		zi.negative.Serial = serial
-		next[origin] = serialState{digest: zi.digest, serial: serial}
+		versions := prev.versions
+		if !had || serial != prev.serial {
+			// A new version: keep it first, then the recent ones.
+			versions = []zoneVersion{{soa: zi.soa, records: zi.transfer, texts: zi.texts}}
+			kept := len(zi.transfer)
+			for _, v := range prev.versions {
+				if len(versions) == maxVersions || kept+len(v.records) > maxVersionRecords {
+					break
+				}
+				versions = append(versions, v)
+				kept += len(v.records)
+			}
+		}
+		zi.versions = versions
+		next[origin] = serialState{digest: zi.digest, serial: serial, versions: versions}
 		if !had || serial != prev.serial {
 			changed = append(changed, notice{zone: origin, soa: zi.soa})
 		}
@@ -242,26 +276,31 @@ func (s *Server) transferReplies(req *dns.Msg, udp bool) []*dns.Msg {
 		m.Rcode = dns.RcodeRefused
 		return []*dns.Msg{m}
 	}
+	// The records of the reply: the whole zone between two SOAs, unless
+	// an IXFR can be answered otherwise.
+	records := append(append([]dns.RR{zi.soa}, zi.transfer...), zi.soa)
 	if q.Qtype == dns.TypeIXFR {
-		upToDate := false
+		var have *dns.SOA
 		if len(req.Ns) == 1 {
-			if soa, ok := req.Ns[0].(*dns.SOA); ok && !serialLess(soa.Serial, zi.soa.Serial) {
-				upToDate = true
-			}
+			have, _ = req.Ns[0].(*dns.SOA)
 		}
-		if udp || upToDate {
+		if udp || (have != nil && !serialLess(have.Serial, zi.soa.Serial)) {
 			// Up to date, or over UDP: the current SOA alone (RFC 1995
 			// section 2: the secondary then asks over TCP).
 			m := reply()
 			m.Answer = []dns.RR{zi.soa}
 			return []*dns.Msg{m}
 		}
+		if have != nil {
+			if diff := zi.difference(have.Serial); diff != nil {
+				records = diff
+			}
+		}
 	}
 	var out []*dns.Msg
 	m := reply()
-	m.Answer = []dns.RR{zi.soa}
-	size := dns.Len(zi.soa)
-	for _, rr := range zi.transfer {
+	size := 0
+	for _, rr := range records {
 		n := dns.Len(rr)
 		if size+n > transferChunk && len(m.Answer) > 0 {
 			out = append(out, m)
@@ -272,8 +311,44 @@ func (s *Server) transferReplies(req *dns.Msg, udp bool) []*dns.Msg {
 		m.Answer = append(m.Answer, rr)
 		size += n
 	}
-	m.Answer = append(m.Answer, zi.soa)
 	return append(out, m)
+}
+
+// difference returns the records of an incremental transfer from the
+// version served under serial to the current one (RFC 1995 section 4, one
+// condensed step): the current SOA, the old SOA, the records deleted, the
+// current SOA, the records added, the current SOA. Nil when that version is
+// no longer kept.
+func (zi *zoneIndex) difference(serial uint32) []dns.RR {
+	var old *zoneVersion
+	for i := 1; i < len(zi.versions); i++ {
+		if zi.versions[i].soa.Serial == serial {
+			old = &zi.versions[i]
+			break
+		}
+	}
+	if old == nil {
+		return nil
+	}
+	current := make(map[string]bool, len(zi.texts))
+	for _, t := range zi.texts {
+		current[t] = true
+	}
+	previous := make(map[string]bool, len(old.texts))
+	out := []dns.RR{zi.soa, old.soa}
+	for i, t := range old.texts {
+		previous[t] = true
+		if !current[t] {
+			out = append(out, old.records[i])
+		}
+	}
+	out = append(out, zi.soa)
+	for i, t := range zi.texts {
+		if !previous[t] {
+			out = append(out, zi.transfer[i])
+		}
+	}
+	return append(out, zi.soa)
 }
 
 // now is the server's clock.

@@ -393,3 +393,80 @@ func TestAXFRLargeZone(t *testing.T) {
 		t.Errorf("%d records in %d messages; want 3003 in several", records, messages)
 	}
 }
+
+func TestIXFRIncremental(t *testing.T) {
+	src := &mutableSource{}
+	src.set(transferZones(t), 1)
+	health := &healthMap{m: map[string]bool{}}
+	clk := &clock{}
+	clk.unix.Store(1_800_000_000)
+	ts := startServer(t, src, 0, allowLoopback, func(c *Config) { c.Health = health; c.Now = clk.now })
+
+	// Version 2: a record added, one deleted. Version 3: the PRIMARY fails.
+	zones := transferZones(t)
+	zones[0].Records = slices.DeleteFunc(zones[0].Records, func(rr dns.RR) bool { return rr.Header().Name == "www.yourcompany.com." })
+	zones[0].Records = append(zones[0].Records, mustRR(t, "new.yourcompany.com. 60 IN A 192.0.2.99"))
+	src.set(zones, 2)
+	if err := ts.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	health.set("hc-east", false)
+	ts.HealthChanged()
+
+	soa := func(serial int) string {
+		return "yourcompany.com.\t900\tIN\tSOA\tns1.portico.example. hostmaster.portico.example. " + strconv.Itoa(serial) + " 7200 900 1209600 86400"
+	}
+	for _, tc := range []struct {
+		from uint32
+		want []string
+	}{
+		{1_800_000_000, []string{soa(1_800_000_002), soa(1_800_000_000),
+			"fo.yourcompany.com.\t60\tIN\tA\t192.0.2.21",
+			"www.yourcompany.com.\t300\tIN\tCNAME\tiot.yourcompany.com.",
+			soa(1_800_000_002),
+			"fo.yourcompany.com.\t60\tIN\tA\t192.0.2.22",
+			"new.yourcompany.com.\t60\tIN\tA\t192.0.2.99",
+			soa(1_800_000_002)}},
+		{1_800_000_001, []string{soa(1_800_000_002), soa(1_800_000_001),
+			"fo.yourcompany.com.\t60\tIN\tA\t192.0.2.21",
+			soa(1_800_000_002),
+			"fo.yourcompany.com.\t60\tIN\tA\t192.0.2.22",
+			soa(1_800_000_002)}},
+	} {
+		got, err := axfr(t, ts.tcpAddr, "yourcompany.com.", dns.TypeIXFR, tc.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("IXFR from %d:\n%s\nwant:\n%s", tc.from, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+	// A serial never served: the whole zone.
+	got, err := axfr(t, ts.tcpAddr, "yourcompany.com.", dns.TypeIXFR, 1_799_999_999)
+	if err != nil || len(got) != 20 || got[0] != soa(1_800_000_002) {
+		t.Errorf("IXFR from an unknown serial: %v, %d records", err, len(got))
+	}
+}
+
+func TestVersionsBounded(t *testing.T) {
+	src := &mutableSource{}
+	src.set(transferZones(t), 1)
+	ts := startServer(t, src, 0, allowLoopback)
+	for i := range 2 * maxVersions {
+		zones := transferZones(t)
+		zones[0].Records = append(zones[0].Records, mustRR(t, "v.yourcompany.com. 60 IN TXT \""+strconv.Itoa(i)+"\""))
+		src.set(zones, uint64(i+2))
+		if err := ts.Reload(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zi := ts.snap.Load().zones["yourcompany.com."]
+	if len(zi.versions) != maxVersions {
+		t.Errorf("%d versions kept, want %d", len(zi.versions), maxVersions)
+	}
+	for i := 1; i < len(zi.versions); i++ {
+		if !serialLess(zi.versions[i].soa.Serial, zi.versions[i-1].soa.Serial) {
+			t.Errorf("versions out of order: %d then %d", zi.versions[i-1].soa.Serial, zi.versions[i].soa.Serial)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,7 +73,25 @@ func freeLoopback(t *testing.T) netip.AddrPort {
 type knot struct {
 	addr netip.AddrPort
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startKnot configures knotd in a temporary directory as a secondary of
@@ -115,7 +134,7 @@ zone:
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k := &knot{addr: addr, log: &bytes.Buffer{}}
+	k := &knot{addr: addr, log: &syncBuffer{}}
 	k.cmd = exec.Command(knotd, "-c", path)
 	k.cmd.Stdout, k.cmd.Stderr = k.log, k.log
 	if err := k.cmd.Start(); err != nil {
@@ -310,12 +329,17 @@ func TestKnotSecondary(t *testing.T) {
 		t.Errorf("knotd's failover answer %q, want the healthy PRIMARY", got)
 	}
 
-	// A change through the Route 53 API reaches knotd by NOTIFY.
+	// A change through the Route 53 API reaches knotd by NOTIFY, and an
+	// incremental transfer.
+	logged := len(k.log.String())
 	start := time.Now()
 	change(set("new.yourcompany.com", "192.0.2.99"))
 	took := waitDig(t, "knotd serving the change", 5*time.Second, fromKnot("new.yourcompany.com", "A"),
 		[]string{"new.yourcompany.com. 60 IN A 192.0.2.99"})
 	t.Logf("change served by knotd %v after ChangeResourceRecordSets (%v after it returned)", time.Since(start), took)
+	if since := k.log.String()[logged:]; !strings.Contains(since, "IXFR, incoming") || strings.Contains(since, "AXFR-style") {
+		t.Errorf("knotd did not take the change as an incremental IXFR:\n%s", since)
+	}
 
 	// The region dies: the health check fails, Portico's answer and serial
 	// change, and knotd follows.
