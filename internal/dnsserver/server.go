@@ -9,9 +9,10 @@
 // SOA, refer below delegations, refuse names outside every zone, answer ANY
 // minimally (RFC 8482), honour EDNS0 buffer sizes and truncate over UDP.
 //
-// Zone transfers (AXFR, and IXFR answered in full) go to the addresses of
-// Config.TransferAllow, and NOTIFY to Config.Notify whenever a zone's
-// serial changes: the serial follows the served content (transfer.go).
+// Zone transfers (AXFR, and IXFR incremental from recent versions) go to
+// the addresses of Config.TransferAllow, and NOTIFY to Config.Notify
+// whenever a zone's serial changes: the serial follows the served content
+// (transfer.go).
 //
 // Route 53 routing policies arrive as record groups (routing.go): failover
 // and health filtering are decided when a snapshot is built (on every reload
