@@ -116,7 +116,19 @@ func lookTool(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s is not installed (apt-get install %s)", name, map[string]string{"knotd": "knot"}[name]+map[string]string{"dnsperf": "dnsperf"}[name])
+	pkg := map[string]string{"knotd": "knot", "dnsperf": "dnsperf"}[name]
+	return "", fmt.Errorf("%s is not installed (apt-get install %s)", name, pkg)
+}
+
+// Available reports whether dnsperf and knotd are installed (Debian
+// packages dnsperf and knot), as Execute needs.
+func Available() error {
+	for _, tool := range []string{"dnsperf", "knotd"} {
+		if _, err := lookTool(tool); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // freePort returns a port of ip free for both TCP and UDP.
