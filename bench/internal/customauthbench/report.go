@@ -226,7 +226,7 @@ func (r *Result) StormVerdicts() []string {
 			share = min(1, d.Seconds()/slow.P50.Seconds())
 		}
 		text := fmt.Sprintf("**%d devices at once**: %.0f connects/s against the %v function, %.2fx the rate against the instant function (%.0f/s); "+
-			"Portico kept up to %.0f calls in flight (mean %.1f), so the function could have served %.0f/s; the call is %.0f%% of a connect's time (client p50 %.1f ms). ",
+			"Portico kept up to %.0f calls in flight (mean %.1f), so the function could have served %.0f/s; the call is %.1f%% of a connect's time (client p50 %.1f ms). ",
 			s.Conns, slow.Rate, d, ratio, fast.Rate, slow.MaxInFlight, slow.MeanInFlight, slow.Bound, 100*share, ms(slow.P50))
 		if share >= 0.5 {
 			text += fmt.Sprintf("**The function bounds it**: each connect waits for its call, and %d at once over (%v + the connect time without the function, p50 %.1f ms) predicts %.0f/s; measured %.0f/s, %.2fx of that, "+
