@@ -33,6 +33,7 @@ func main() {
 	flag.IntVar(&o.Runs, "runs", o.Runs, "measured rounds (each runs both sides, alternated)")
 	flag.DurationVar(&o.Warmup, "warmup", o.Warmup, "unmeasured run per side first (0: none)")
 	flag.Int64Var(&o.Max, "max", o.Max, "bound on connection attempts per run")
+	sides := flag.String("sides", strings.Join(o.Sides, ","), "sides of the rate comparison: mtls,custom-cached (required) and custom-cached-signed")
 	flag.IntVar(&o.StormDevices, "storm-devices", o.StormDevices, "devices per storm, each with a distinct token (0: no storms)")
 	stormConns := flag.String("storm-conns", joinInts(o.StormConns), "devices connecting at once, one set of storms each (comma-separated)")
 	flag.DurationVar(&o.StormDelay, "storm-delay", o.StormDelay, "the function's time per call in the slow storms")
@@ -44,6 +45,7 @@ func main() {
 	flag.BoolVar(&o.NetHTTPDefaultClient, "net-http-default-client", false, "call the function with &http.Client{} (net/http's 2 idle connections per host) instead of internal/function's default client, for comparison")
 	out := flag.String("out", "docs/benchmarks.md", "report to write the section into, between its markers (\"\": stdout only)")
 	flag.Parse()
+	o.Sides = strings.Split(*sides, ",")
 	o.StormConns = nil
 	for _, f := range strings.Split(*stormConns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

@@ -26,6 +26,7 @@ type clientSetup struct {
 	MaterialDomains, MaterialDevices int
 	ServerName                       string
 	Authorizer                       string
+	SignedQuery                      string // username query of the signed authorizer
 }
 
 // clientRequest is one measured run ("rate") or one storm ("storm"); an
@@ -33,7 +34,7 @@ type clientSetup struct {
 type clientRequest struct {
 	Op       string
 	Addr     string
-	Side     string // SideMTLS or SideCustom (rate); storms are custom
+	Side     string // SideMTLS, SideCustom or SideCustomSigned (rate); storms are custom
 	Conns    int    // concurrent connects
 	Duration time.Duration
 	Max      int64 // bound on attempts
@@ -65,6 +66,7 @@ type clientConfigs struct {
 	devices []*tls.Config
 	custom  *tls.Config
 	auth    string
+	signed  string
 }
 
 func clientMain(c *child.Conn) error {
@@ -91,7 +93,7 @@ func clientMain(c *child.Conn) error {
 	}
 	custom := base.Clone()
 	custom.NextProtos, custom.RootCAs = []string{"mqtt"}, roots
-	cfgs := &clientConfigs{devices: devices, custom: custom, auth: setup.Authorizer}
+	cfgs := &clientConfigs{devices: devices, custom: custom, auth: setup.Authorizer, signed: setup.SignedQuery}
 	if err := c.Send(clientReady{true}); err != nil {
 		return err
 	}
@@ -174,10 +176,14 @@ func (cfgs *clientConfigs) rate(req clientRequest) clientResult {
 			for time.Now().Before(end) && attempts.Add(1) <= req.Max {
 				var cfg *tls.Config
 				var connect []byte
-				if req.Side == SideMTLS {
+				switch req.Side {
+				case SideMTLS:
 					cfg = cfgs.devices[rng.IntN(len(cfgs.devices))]
 					connect = connectPacket(clientID, "", nil, 30)
-				} else {
+				case SideCustomSigned:
+					cfg = cfgs.custom
+					connect = connectPacket(clientID, clientID+"?"+cfgs.signed, []byte(CachedToken), 30)
+				default:
 					cfg = cfgs.custom
 					connect = connectPacket(clientID, username, []byte(CachedToken), 30)
 				}

@@ -40,6 +40,10 @@ import (
 const (
 	SideMTLS   = "mtls"
 	SideCustom = "custom-cached"
+	// SideCustomSigned is SideCustom through an authorizer with token
+	// signing (AWS's default): the token and its RSA-SHA256 signature in
+	// the username, verified on every connect before the cache is asked.
+	SideCustomSigned = "custom-cached-signed"
 )
 
 // Goal is issue 7's: cached custom-auth connects at least 0.9x mTLS's.
@@ -51,7 +55,8 @@ type Options struct {
 	// Rate comparison.
 	Conns    int           // concurrent client goroutines
 	Duration time.Duration // per measured run
-	Runs     int           // rounds; each runs both sides, order alternating
+	Runs     int           // rounds; each runs every side, order rotating
+	Sides    []string      // SideMTLS and SideCustom (required), SideCustomSigned
 	Warmup   time.Duration // one unmeasured run per side first
 	Max      int64         // bound on attempts per run
 	// Storm.
@@ -74,15 +79,15 @@ type Options struct {
 
 // Defaults are what bench/cmd/customauth uses without flags.
 func Defaults() Options {
-	return Options{Domains: 10, Devices: 1000, Conns: 16, Duration: 5 * time.Second, Runs: 5, Warmup: time.Second, Max: 1_000_000,
+	return Options{Domains: 10, Devices: 1000, Conns: 16, Duration: 5 * time.Second, Runs: 5, Sides: []string{SideMTLS, SideCustom, SideCustomSigned}, Warmup: time.Second, Max: 1_000_000,
 		StormDevices: 2000, StormConns: []int{2000, 4}, StormDelay: 10 * time.Millisecond, StormRuns: 3, StormTimeout: 60 * time.Second,
 		Profile: true, Log: os.Stderr}
 }
 
 // Command is the command line that reproduces the options.
 func (o Options) Command() string {
-	return fmt.Sprintf("go run ./bench/cmd/customauth -domains %d -devices %d -conns %d -duration %v -runs %d -warmup %v -storm-devices %d -storm-conns %s -storm-delay %v -storm-runs %d",
-		o.Domains, o.Devices, o.Conns, o.Duration, o.Runs, o.Warmup, o.StormDevices, joinInts(o.StormConns), o.StormDelay, o.StormRuns) + map[bool]string{true: " -net-http-default-client"}[o.NetHTTPDefaultClient]
+	return fmt.Sprintf("go run ./bench/cmd/customauth -domains %d -devices %d -conns %d -duration %v -runs %d -warmup %v -sides %s -storm-devices %d -storm-conns %s -storm-delay %v -storm-runs %d",
+		o.Domains, o.Devices, o.Conns, o.Duration, o.Runs, o.Warmup, strings.Join(o.Sides, ","), o.StormDevices, joinInts(o.StormConns), o.StormDelay, o.StormRuns) + map[bool]string{true: " -net-http-default-client"}[o.NetHTTPDefaultClient]
 }
 
 func joinInts(xs []int) string {
@@ -190,6 +195,17 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	if o.Domains < 1 || o.Devices < 1 || o.Conns < 1 || o.Runs < 1 || o.StormDevices < 0 || o.StormRuns < 0 {
 		return nil, fmt.Errorf("customauth: domains, devices, conns and runs must be positive")
 	}
+	if len(o.Sides) == 0 {
+		o.Sides = []string{SideMTLS, SideCustom}
+	}
+	for _, side := range o.Sides {
+		if side != SideMTLS && side != SideCustom && side != SideCustomSigned {
+			return nil, fmt.Errorf("customauth: unknown side %q", side)
+		}
+	}
+	if !o.has(SideMTLS) || !o.has(SideCustom) {
+		return nil, fmt.Errorf("customauth: sides %s and %s are required", SideMTLS, SideCustom)
+	}
 	start := time.Now()
 	res := &Result{Options: o, Machine: machine.Describe(), UptimeBefore: machine.Uptime()}
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "customauth: "+format+"\n", args...) }
@@ -252,7 +268,8 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer cl.Kill()
-	if err := cl.Send(clientSetup{MaterialDomains: o.Domains, MaterialDevices: o.Devices, ServerName: material.DomainName(0), Authorizer: AuthorizerName}); err != nil {
+	if err := cl.Send(clientSetup{MaterialDomains: o.Domains, MaterialDevices: o.Devices, ServerName: material.DomainName(0), Authorizer: AuthorizerName,
+		SignedQuery: s.SignedQuery}); err != nil {
 		return nil, err
 	}
 	var rd clientReady
@@ -339,7 +356,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		}
 		return run, nil
 	}
-	sides := []string{SideMTLS, SideCustom}
+	sides := o.Sides
 	if o.Warmup > 0 {
 		for _, side := range sides {
 			w, err := measure(side, 0, o.Warmup, false)
@@ -513,8 +530,25 @@ func (r *Result) paired(a, b string, f func(x, y Run) float64) []float64 {
 
 // Ratio is the median over rounds of cached custom-auth connects per second
 // over mTLS's in the same round.
-func (r *Result) Ratio() float64 {
-	return stats.Median(r.paired(SideCustom, SideMTLS, func(x, y Run) float64 { return x.Rate / y.Rate }))
+func (r *Result) Ratio() float64 { return r.RatioOf(SideCustom) }
+
+// RatioOf is Ratio for side.
+func (r *Result) RatioOf(side string) float64 {
+	return stats.Median(r.paired(side, SideMTLS, func(x, y Run) float64 { return x.Rate / y.Rate }))
+}
+
+// CPURatioOf is CPURatio for side.
+func (r *Result) CPURatioOf(side string) float64 {
+	return stats.Median(r.paired(side, SideMTLS, func(x, y Run) float64 { return us(y.per(y.ServerCPU)) / us(x.per(x.ServerCPU)) }))
+}
+
+func (o Options) has(side string) bool {
+	for _, s := range o.Sides {
+		if s == side {
+			return true
+		}
+	}
+	return false
 }
 
 // CPURatio is the median over rounds of mTLS's server CPU per connect over

@@ -16,14 +16,14 @@ func TestMain(m *testing.M) { child.TestMain(m) }
 // TestSmoke runs the scenario tiny, so the harness keeps working; it
 // asserts what happened, never how fast.
 func TestSmoke(t *testing.T) {
-	o := Options{Domains: 2, Devices: 1, Conns: 2, Duration: 300 * time.Millisecond, Runs: 1, Max: 200,
+	o := Options{Domains: 2, Devices: 1, Conns: 2, Duration: 300 * time.Millisecond, Runs: 1, Max: 200, Sides: []string{SideMTLS, SideCustom, SideCustomSigned},
 		StormDevices: 20, StormConns: []int{4}, StormDelay: 5 * time.Millisecond, StormRuns: 1, StormTimeout: 30 * time.Second}
 	res, err := Execute(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Runs) != 2 {
-		t.Fatalf("%d runs, want 2", len(res.Runs))
+	if len(res.Runs) != 3 {
+		t.Fatalf("%d runs, want 3", len(res.Runs))
 	}
 	for _, r := range res.Runs {
 		if r.Completed == 0 || r.Errors != 0 {
@@ -40,7 +40,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	md := res.Markdown()
-	for _, want := range []string{"Cached custom authorizer / mTLS", "devices at once", "What bounds the numbers"} {
+	for _, want := range []string{"Cached custom authorizer / mTLS", "With token signing", "devices at once", "What bounds the numbers"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -35,7 +35,19 @@ func Splice(doc, section string) string {
 	return doc + block
 }
 
-var sideLabel = map[string]string{SideMTLS: "mTLS (device certificate)", SideCustom: "custom authorizer, cached decision"}
+var sideLabel = map[string]string{SideMTLS: "mTLS (device certificate)", SideCustom: "custom authorizer, cached decision",
+	SideCustomSigned: "custom authorizer with token signing, cached decision"}
+
+// sides are the measured sides in report order.
+func (o Options) sides() []string {
+	var out []string
+	for _, s := range []string{SideMTLS, SideCustom, SideCustomSigned} {
+		if o.has(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 func delayLabel(d time.Duration) string {
 	if d <= 0 {
@@ -67,14 +79,19 @@ func (r *Result) Markdown() string {
 	w("- **mTLS**: ALPN `x-amzn-mqtt-ca`, a device certificate (ECDSA P-256) drawn among %d registered ACTIVE ones, each with an IoT policy evaluated for iot:Connect.\n", o.Devices)
 	w("- **custom authorizer, cached decision**: ALPN `mqtt`, no client certificate, username `devN?x-amz-customauthorizer-name=%s` and the same password (the token) every time; each client goroutine reconnects with its own client ID, "+
 		"so after its first connect `internal/authorizer`'s result cache (keyed by the event without its connection ID) answers for refreshAfterInSeconds (300 s) and the function is not called. "+
-		"The authorizer has signing disabled (no RSA token signature to verify). The session gets the function's policy (the mTLS devices' document), evaluated for iot:Connect.\n\n", AuthorizerName)
+		"The authorizer has signing disabled (no RSA token signature to verify). The session gets the function's policy (the mTLS devices' document), evaluated for iot:Connect.\n", AuthorizerName)
+	if o.has(SideCustomSigned) {
+		w("- **custom authorizer with token signing, cached decision**: as the previous side, through an authorizer with signing enabled (AWS's default), `tokenKeyName` `token` and one RSA-2048 public key: "+
+			"the username carries `x-amz-customauthorizer-name=%s`, the token and its RSA-SHA256 signature (base64, URL-encoded), verified on every connect before the result cache is asked.\n", SignedAuthorizerName)
+	}
+	w("\n")
 	w("| round | side | connects/s | server CPU µs/connect | client CPU µs/connect | client p50 | client p99 | function calls | errors | load (1 min) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, run := range r.Runs {
 		w("| %d | %s | %.0f | %.0f | %.0f | %.2f ms | %.2f ms | %d | %d | %s |\n", run.N, run.Side, run.Rate, us(run.per(run.ServerCPU)), us(run.per(run.ClientCPU)),
 			ms(run.P50), ms(run.P99), run.FnCalls, run.Errors, run.Load)
 	}
 	w("\n| median | connects/s (min-max) | server CPU µs/connect | client CPU µs/connect | client p50 | client p99 | function calls (all runs) | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, side := range []string{SideMTLS, SideCustom} {
+	for _, side := range o.sides() {
 		v := r.Summarize(side)
 		w("| %s | **%.0f** (%.0f-%.0f) | %.0f | %.0f | %.2f ms | %.2f ms | %d | %d |\n", sideLabel[side], v.Rate, v.RateMin, v.RateMax, v.ServerCPU, v.ClientCPU, v.P50/1000, v.P99/1000, v.FnCalls, v.Errors)
 	}
@@ -87,7 +104,17 @@ func (r *Result) Markdown() string {
 	}
 	ct, mt := r.Summarize(SideCustom), r.Summarize(SideMTLS)
 	w("\n**Cached custom authorizer / mTLS = %.2fx** connects per second (median of the per-round ratios; ratio of the medians %.2fx). Goal >= %.1fx: %s. "+
-		"Server CPU per connect, mTLS / cached custom = %.2fx.\n\n", r.Ratio(), ct.Rate/mt.Rate, Goal, verdict, r.CPURatio())
+		"Server CPU per connect, mTLS / cached custom = %.2fx.\n", r.Ratio(), ct.Rate/mt.Rate, Goal, verdict, r.CPURatio())
+	if o.has(SideCustomSigned) {
+		st := r.Summarize(SideCustomSigned)
+		sv := "met"
+		if r.RatioOf(SideCustomSigned) < Goal {
+			sv = "**missed**"
+		}
+		w("\n**With token signing: cached custom authorizer / mTLS = %.2fx** (ratio of the medians %.2fx); goal >= %.1fx: %s. Server CPU per connect, mTLS / signed cached custom = %.2fx.\n",
+			r.RatioOf(SideCustomSigned), st.Rate/mt.Rate, Goal, sv, r.CPURatioOf(SideCustomSigned))
+	}
+	w("\n")
 
 	// 2. Storms.
 	if len(r.Storms) > 0 {
@@ -99,7 +126,8 @@ func (r *Result) Markdown() string {
 
 func (r *Result) breakdown() string {
 	per := map[string]map[string]time.Duration{}
-	for _, side := range []string{SideMTLS, SideCustom} {
+	sides := r.Options.sides()
+	for _, side := range sides {
 		sum := map[string]time.Duration{}
 		var n int64
 		for _, run := range r.Runs {
@@ -119,23 +147,37 @@ func (r *Result) breakdown() string {
 		}
 		per[side] = sum
 	}
-	if len(per) < 2 {
+	if len(per) < len(sides) {
 		return ""
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nWhere Portico's CPU goes (CPU profile of every measured run, 100 Hz; µs per connect; a sample with any frame of `internal/customauth`, `internal/authorizer` or `internal/function` counts in the first row, the rest as `bench/internal/cpuprof` splits it):\n\n")
-	fmt.Fprintf(&b, "| category | %s | %s |\n| --- | ---: | ---: |\n", sideLabel[SideMTLS], sideLabel[SideCustom])
+	b.WriteString("| category |")
+	for _, side := range sides {
+		fmt.Fprintf(&b, " %s |", sideLabel[side])
+	}
+	fmt.Fprintf(&b, "\n| --- |%s\n", strings.Repeat(" ---: |", len(sides)))
 	total := map[string]time.Duration{}
 	for _, c := range Categories() {
-		x, y := per[SideMTLS][c], per[SideCustom][c]
-		total[SideMTLS] += x
-		total[SideCustom] += y
-		if x == 0 && y == 0 {
+		nonzero := false
+		for _, side := range sides {
+			total[side] += per[side][c]
+			nonzero = nonzero || per[side][c] != 0
+		}
+		if !nonzero {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %.1f | %.1f |\n", c, us(x), us(y))
+		fmt.Fprintf(&b, "| %s |", c)
+		for _, side := range sides {
+			fmt.Fprintf(&b, " %.1f |", us(per[side][c]))
+		}
+		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "| total sampled | %.1f | %.1f |\n", us(total[SideMTLS]), us(total[SideCustom]))
+	b.WriteString("| total sampled |")
+	for _, side := range sides {
+		fmt.Fprintf(&b, " %.1f |", us(total[side]))
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 
@@ -275,7 +317,17 @@ func (r *Result) boundsMarkdown(b *strings.Builder) {
 			auth, r.categoryPer(SideMTLS, cpuprof.PKC)-r.categoryPer(SideCustom, cpuprof.PKC))
 	}
 	w("Server CPU per connect is %.0f µs (mTLS) against %.0f µs (cached custom). The load generator shares the machine and does less for the custom side too (no client certificate to sign with), "+
-		"so the rate ratio (%.2fx) is both ends' saving; the server CPU ratio (%.2fx) is Portico's alone.\n\n", mt.ServerCPU, ct.ServerCPU, r.Ratio(), r.CPURatio())
+		"so the rate ratio (%.2fx) is both ends' saving; the server CPU ratio (%.2fx) is Portico's alone.", mt.ServerCPU, ct.ServerCPU, r.Ratio(), r.CPURatio())
+	if r.Options.has(SideCustomSigned) {
+		st := r.Summarize(SideCustomSigned)
+		w(" With token signing, Portico verifies the token's RSA-2048 signature on every connect before asking the cache (`authorizer.VerifySignature`, which also parses the PEM public key each time): "+
+			"server CPU %.0f µs per connect", st.ServerCPU)
+		if a, b := r.categoryPer(SideCustomSigned, CatCustomAuth), r.categoryPer(SideCustom, CatCustomAuth); a > 0 {
+			w(", the custom-authorizer path %.0f µs against %.0f without signing", a, b)
+		}
+		w(".")
+	}
+	w("\n\n")
 	if len(r.Storms) > 0 {
 		var dialled, calls int64
 		for _, s := range r.Storms {

@@ -2,11 +2,19 @@ package customauthbench
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -28,7 +36,11 @@ const (
 	Region         = "us-east-1"
 	Account        = "123456789012"
 	AuthorizerName = "bench"
-	FunctionName   = "bench-auth"
+	// SignedAuthorizerName has token signing: tokenKeyName "token" and one
+	// RSA-2048 public key.
+	SignedAuthorizerName = "bench-signed"
+	SignedToken          = "bench-signed-token"
+	FunctionName         = "bench-auth"
 	// CachedToken is the token (MQTT password) of the cached-decision runs.
 	CachedToken = "bench-cached-token"
 )
@@ -42,13 +54,17 @@ const (
 // material for mTLS.
 type stack struct {
 	Addr string
-	dir  string
-	st   *store.Store
-	reg  *servers.Registry
-	fns  *function.Registry
-	gw   *gateway.Gateway
-	b    *broker.Broker
-	ln   net.Listener
+	// SignedQuery is what follows the client ID in the username of a
+	// device using the signed authorizer: its name, the token and the
+	// token's signature.
+	SignedQuery string
+	dir         string
+	st          *store.Store
+	reg         *servers.Registry
+	fns         *function.Registry
+	gw          *gateway.Gateway
+	b           *broker.Broker
+	ln          net.Listener
 
 	cancel context.CancelFunc
 	served chan struct{}
@@ -107,6 +123,26 @@ func startStack(ctx context.Context, set *material.Set, fnURL, secret string, ne
 	if _, err = auths.Create(ctx, AuthorizerName, authorizer.Input{FunctionARN: &arn, SigningDisabled: &yes}); err != nil {
 		return nil, fmt.Errorf("create authorizer: %w", err)
 	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	tokenKey := "token"
+	if _, err = auths.Create(ctx, SignedAuthorizerName, authorizer.Input{FunctionARN: &arn, TokenKeyName: &tokenKey,
+		SigningPublicKeys: map[string]string{"bench": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}}); err != nil {
+		return nil, fmt.Errorf("create signed authorizer: %w", err)
+	}
+	sum := sha256.Sum256([]byte(SignedToken))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		return nil, err
+	}
+	s.SignedQuery = url.Values{authorizer.ParamName: {SignedAuthorizerName}, tokenKey: {SignedToken},
+		authorizer.ParamSignature: {base64.StdEncoding.EncodeToString(sig)}}.Encode()
 	ca := customauth.New(eps, auths, Region, Account)
 	if err = ca.Refresh(ctx); err != nil {
 		return nil, err
