@@ -207,6 +207,13 @@ func (l *lockedBuffer) String() string {
 // startPortico runs the binary in the namespace and waits for its health check.
 func (n *netns) startPortico(t *testing.T, bin string, args ...string) *portico {
 	t.Helper()
+	return n.startPorticoAt(t, bin, "127.0.0.1:4566", args...)
+}
+
+// startPorticoAt is startPortico for a process whose API listens on api
+// (give the same address as --api-addr).
+func (n *netns) startPorticoAt(t *testing.T, bin, api string, args ...string) *portico {
+	t.Helper()
 	cmd := n.command(context.Background(), bin, append([]string{"serve"}, args...)...)
 	p := &portico{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
@@ -223,7 +230,7 @@ func (n *netns) startPortico(t *testing.T, bin string, args ...string) *portico 
 			t.Fatalf("portico exited during start-up:\n%s", p.out.String())
 		default:
 		}
-		r := n.run("curl", "-fsS", "--max-time", "2", "http://127.0.0.1:4566/_portico/health")
+		r := n.run("curl", "-fsS", "--max-time", "2", "http://"+api+"/_portico/health")
 		if r.err == nil && strings.Contains(r.stdout, "ok") {
 			return p
 		}
@@ -253,17 +260,23 @@ type background struct {
 
 func (n *netns) startBackground(t *testing.T, name string, args ...string) *background {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	// Line-buffer the client's output so waitFor sees it as it happens.
 	cmd := n.command(ctx, "stdbuf", append([]string{"-oL", "-eL", name}, args...)...)
 	b := &background{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
+	// Its own process group, killed whole: a client may start children (a
+	// shell loop), which would otherwise outlive it and hold its output open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	killGroup := func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.Cancel = killGroup
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	go func() { cmd.Wait(); cancel(); close(b.done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-b.done })
+	t.Cleanup(func() { killGroup(); <-b.done })
 	return b
 }
 
