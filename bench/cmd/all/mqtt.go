@@ -53,7 +53,7 @@ func mqttBounds(b *strings.Builder, mq *mqttbench.Result) {
 				"The cause is in mochi-mqtt v2.7.9's flow control, which `internal/broker` relies on for AWS's 100 messages in flight per client: a QoS 1 message for a client whose send quota is spent waits in its inflight map marked \"immediate\"; "+
 				"after each packet the client sends, `Server.processPacket` writes one such message, **deletes it from the inflight map** and decreases the quota, so the subscriber's PUBACK for it finds no inflight entry (`processPuback` returns early) and never gives the quota back. "+
 				"Each message delivered that way leaks one unit of quota; after %d of them the client's quota is 0 with nothing in flight, and deliveries to it stop until it reconnects. "+
-				"mosquitto delivers the same runs completely. The lift is in `internal/broker` (see the issue note): give the quota back for a PUBACK whose packet ID is no longer in flight (an `OnPacketRead` hook for PUBACK), or stop relying on mochi's immediate queue. "+
+				"mosquitto delivers the same runs completely. The lift is in `internal/broker`: give the quota back for a PUBACK whose packet ID is no longer in flight (an `OnPacketRead` hook for PUBACK), or stop relying on mochi's immediate queue. "+
 				"The QoS 1 rates above are therefore not comparable until that is fixed; they measure the time to the stall.\n\n",
 				strings.Join(stalled, "; "), o.Inflight)
 		}

@@ -182,6 +182,7 @@ func runFlow(d dialer, tag string, s flowSpec) flowResult {
 	pw.Wait()
 	sendEnd := time.Since(f.base)
 	f.drain(pubs)
+	drained := time.Since(f.base)
 	close(stop)
 	<-watched
 	closeAll() // the subscribers hand in their latency samples as they end
@@ -195,6 +196,11 @@ func runFlow(d dialer, tag string, s flowSpec) flowResult {
 	res.Elapsed = time.Duration(f.lastRecv.Load())
 	if res.Elapsed == 0 {
 		res.Elapsed = sendEnd
+	}
+	if res.Received < res.Expected {
+		// Deliveries stopped short: the rate is over the whole run, drain
+		// included, not up to the last delivery before the stall.
+		res.Elapsed = drained
 	}
 	res.Errors, res.FirstErr, res.Stalls = f.errs.Load(), f.firstErr, f.stalls.Load()
 	if s.Latency {

@@ -124,7 +124,7 @@ func (res *Result) Markdown() string {
 		"Throughput runs are a closed loop: a publisher waits while %d of its messages (fan-out: %d) are not yet delivered to every subscriber, and at QoS 1 while %d of its PUBLISHes are unacknowledged, so no queue grows without bound and the rate is what the broker sustains; "+
 		"each run publishes for at most %v and at most %d messages, then waits until every delivery has arrived or nothing moved for 2 s. "+
 		"**Lost** counts deliveries owed but not made by then; a **stall** is a subscriber owed messages that got none for %v (the load generator then sends it a PINGREQ, as a client's keep-alive would). "+
-		"Rate is deliveries (messages received by all subscribers) per second, first publish to last delivery. Server CPU is the server process's utime+stime from `/proc/<pid>/stat` over the run; client CPU the load generator's. "+
+		"Rate is deliveries (messages received by all subscribers) per second, first publish to last delivery (to the end of the drain when deliveries are missing). Server CPU is the server process's utime+stime from `/proc/<pid>/stat` over the run; client CPU the load generator's. "+
 		"%d rounds, each running every case on both sides, the order alternating; after a 1 s warm-up per side.\n\n",
 		o.Payload, o.Window, o.FanoutWindow, o.Inflight, o.Duration, o.Messages, stallAfter, o.Runs)
 
