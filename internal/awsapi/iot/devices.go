@@ -11,6 +11,7 @@ import (
 // Devices is the certificate registry (internal/device) as the adapter sees it.
 type Devices interface {
 	CreateKeysAndCertificate(ctx context.Context, setAsActive bool) (*device.KeysAndCertificate, error)
+	CreateCertificateFromCSR(ctx context.Context, csrPEM string, setAsActive bool) (*device.IssuedCertificate, error)
 	RegisterCertificateWithoutCA(ctx context.Context, certificatePEM string, status device.Status) (*device.Certificate, error)
 	DescribeCertificate(ctx context.Context, id string) (*device.Certificate, error)
 	ListCertificates(ctx context.Context, pageSize int, marker string, ascending bool) (*device.Page, error)
@@ -22,6 +23,7 @@ var _ Devices = (*device.Service)(nil)
 
 func (h *handler) registerDevices() {
 	h.mux.HandleFunc("POST /keys-and-certificate", h.createKeysAndCertificate)
+	h.mux.HandleFunc("POST /certificates", h.createCertificateFromCSR)
 	h.mux.HandleFunc("POST /certificate/register-no-ca", h.registerCertificateWithoutCA)
 	h.mux.HandleFunc("GET /certificates", h.listCertificates)
 	h.mux.HandleFunc("GET /certificates/{certificateId}", h.describeCertificate)
@@ -64,6 +66,32 @@ func (h *handler) createKeysAndCertificate(w http.ResponseWriter, r *http.Reques
 		CertificatePem string      `json:"certificatePem"`
 		KeyPair        keyPairJSON `json:"keyPair"`
 	}{out.ARN, out.ID, out.CertificatePEM, keyPairJSON{out.PublicKeyPEM, out.PrivateKeyPEM}})
+}
+
+func (h *handler) createCertificateFromCSR(w http.ResponseWriter, r *http.Request) {
+	setAsActive, err := queryBool(r, "setAsActive")
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	var in struct {
+		CSR *string `json:"certificateSigningRequest"`
+	}
+	csr, err := decodeRequired(r, &in, "certificateSigningRequest", &in.CSR)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out, err := h.Devices.CreateCertificateFromCSR(r.Context(), csr, setAsActive)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.ok(w, struct {
+		CertificateArn string `json:"certificateArn"`
+		CertificateID  string `json:"certificateId"`
+		CertificatePem string `json:"certificatePem"`
+	}{out.ARN, out.ID, out.CertificatePEM})
 }
 
 func (h *handler) registerCertificateWithoutCA(w http.ResponseWriter, r *http.Request) {
