@@ -123,10 +123,11 @@ type SessionAuthorizer struct {
 	sourceIP        netip.Addr
 	domain          string
 	now             func() time.Time
-	base            *Base
 
 	mu       sync.Mutex
-	policies []*policy.Document
+	base     *Base
+	returned []*policy.Document // the function's
+	policies []*policy.Document // base's and returned, evaluated together
 	clientID string
 }
 
@@ -146,7 +147,7 @@ func NewSessionAuthorizer(d *Decision, region, account string, sourceIP netip.Ad
 		now = time.Now
 	}
 	return &SessionAuthorizer{region: region, account: account, sourceIP: sourceIP, domain: domain, base: base, now: now,
-		policies: withBase(base, d.Policies)}
+		returned: d.Policies, policies: withBase(base, d.Policies)}
 }
 
 func withBase(base *Base, docs []*policy.Document) []*policy.Document {
@@ -160,7 +161,17 @@ func withBase(base *Base, docs []*policy.Document) []*policy.Document {
 // decision.
 func (a *SessionAuthorizer) Refresh(d *Decision) {
 	a.mu.Lock()
+	a.returned = d.Policies
 	a.policies = withBase(a.base, d.Policies)
+	a.mu.Unlock()
+}
+
+// Rebase replaces the certificate's part (CUSTOM_AUTH_X509) when the
+// registry changes: its policies, attachments or variables as they are now.
+func (a *SessionAuthorizer) Rebase(base *Base) {
+	a.mu.Lock()
+	a.base = base
+	a.policies = withBase(base, a.returned)
 	a.mu.Unlock()
 }
 

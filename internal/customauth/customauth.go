@@ -166,7 +166,15 @@ func (c *Authenticator) Authenticate(ctx context.Context, req gateway.CustomRequ
 		}
 	}
 	authz := authorizer.NewSessionAuthorizer(d, c.region, c.account, req.SourceIP, req.Domain, base, c.now)
-	return &gateway.CustomSession{
+	var rebase func(gateway.Principal)
+	if base != nil {
+		rebase = func(p gateway.Principal) {
+			if id, ok := p.Identity.(*device.Identity); ok {
+				authz.Rebase(&authorizer.Base{Env: id.PolicyEnv, Policies: id.Policies})
+			}
+		}
+	}
+	return &gateway.CustomSession{Rebase: rebase,
 		Principal: d.PrincipalID, Authz: authz, Lifetime: d.DisconnectAfter, RefreshAfter: d.RefreshAfter,
 		Refresh: func(ctx context.Context) error {
 			// The authorizer as it is now: it may have been updated or

@@ -219,6 +219,12 @@ func TestCustomAuthHTTPAndX509(t *testing.T) {
 	if !s.Authz.Connect("dev", nil) || !s.Authz.Publish("open/t", false) || s.Authz.Publish("secret/t", false) {
 		t.Fatal("the certificate's explicit Deny must win over the function's Allow, and the function's Allow apply elsewhere")
 	}
+	// The registry changes (the Deny policy is detached): the live session
+	// follows.
+	s.Rebase(gateway.Principal{CertificateID: "c0ffee", Identity: &device.Identity{ID: "c0ffee"}})
+	if !s.Authz.Publish("secret/t", false) {
+		t.Fatal("the detached Deny still applies after Rebase")
+	}
 }
 
 // selfSigned makes a certificate as PEM and DER.

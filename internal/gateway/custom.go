@@ -66,6 +66,10 @@ type CustomSession struct {
 	// Refresh asks the authorizer again and updates Authz's policies; an
 	// error ends the session.
 	Refresh func(ctx context.Context) error
+	// Rebase, for CUSTOM_AUTH_X509, hands the session its certificate's
+	// principal as a new registry snapshot sees it, so that the
+	// certificate's policy changes apply to the live session.
+	Rebase func(Principal)
 }
 
 // CustomAuthenticator runs custom authorizers for the gateway.
@@ -162,8 +166,8 @@ func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState, d *dom
 	lc := &liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, via: capMQTTCustom}
 	if cert != nil {
 		// The certificate is followed like any device's: deactivating it
-		// closes the session.
-		lc.device, lc.via = cert.DER, capMQTTCustomX509
+		// closes the session, and its policy changes reach it.
+		lc.device, lc.via, lc.rebase = cert.DER, capMQTTCustomX509, sess.Rebase
 	}
 	untrack := g.track(lc)
 	defer untrack()

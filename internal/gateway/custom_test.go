@@ -259,11 +259,21 @@ func TestCustomAuthX509(t *testing.T) {
 		d.AuthenticationType, d.ApplicationProtocol = "CUSTOM_AUTH_X509", "SECURE_MQTT"
 	})
 	f.reload()
+	var rebased atomic.Int32
+	auth.session = func(s *gateway.CustomSession) { s.Rebase = func(gateway.Principal) { rebased.Add(1) } }
 	c, err := customConnect(f.mqttAddr, f.clientTLS(dialOptions{cert: &f.device}), "dev7", "good", nil)
 	if err != nil {
 		t.Fatalf("certificate and password: %v", err)
 	}
+	// A registry change reaches the live session.
+	f.reload()
+	f.src.update(fdDomain, func(d *gateway.Domain) { d.Configuration = "renamed" })
+	f.reload()
+	if rebased.Load() == 0 {
+		t.Fatal("the live CUSTOM_AUTH_X509 session was not handed the new snapshot's principal")
+	}
 	c.Disconnect(50)
+	auth.session = nil
 	last := auth.last()
 	if last.Certificate == nil || last.Certificate.Principal.CertificateID == "" || string(last.Certificate.DER) != string(f.device.Certificate[0]) {
 		t.Fatalf("certificate not presented: %+v", last.Certificate)

@@ -102,6 +102,9 @@ type liveConn struct {
 	via        capability
 	// authz follows the device's policies across snapshots; nil for SigV4.
 	authz *liveAuthorizer
+	// rebase follows a custom-authorized certificate session
+	// (CUSTOM_AUTH_X509) across snapshots; nil otherwise.
+	rebase func(Principal)
 }
 
 // New builds the first snapshot.
@@ -202,6 +205,8 @@ func (g *Gateway) closeRefused(s *snapshot) {
 				// The session stays and follows the principal's policies
 				// as this snapshot has them.
 				lc.authz.swap(p)
+			} else if lc.rebase != nil {
+				lc.rebase(p)
 			}
 		}
 		if reason != "" {
