@@ -136,11 +136,18 @@ type Storm struct {
 	ServerCPU time.Duration // Portico's process during the storm
 	ClientCPU time.Duration // the load generator's
 	MutexWait time.Duration // Portico's goroutines blocked on locks (runtime/metrics)
-	P50, P99  time.Duration
-	Max       time.Duration
-	Function  FunctionStats
-	Load      string
-	Profile   map[string]time.Duration
+	// MachineBusy is the share of the machine's CPU time that was busy
+	// during the storm, all processes counted (/proc/stat).
+	MachineBusy float64
+	// FnFailures are the function calls Portico logged as failed, and
+	// FnFirstFailure the first one's reason.
+	FnFailures     int64
+	FnFirstFailure string
+	P50, P99       time.Duration
+	Max            time.Duration
+	Function       FunctionStats
+	Load           string
+	Profile        map[string]time.Duration
 }
 
 // Bound is the rate the function allows at the concurrency it saw: calls
@@ -404,7 +411,8 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 				// idle connections settle.
 				time.Sleep(500 * time.Millisecond)
 				var out clientResult
-				cpu0, wait0 := machine.CPUTime(), mutexWait()
+				s.logs.takeFailures()
+				cpu0, wait0, ticks0 := machine.CPUTime(), mutexWait(), readCPUTicks()
 				do := func() (err error) {
 					out, err = ask(clientRequest{Op: "storm", Addr: s.Addr, Conns: conns, Devices: o.StormDevices,
 						Duration: o.StormTimeout, Prefix: fmt.Sprintf("storm%d", seq)}, o.StormTimeout+time.Minute)
@@ -420,6 +428,8 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 					return nil, err
 				}
 				st.ServerCPU, st.MutexWait, st.ClientCPU = machine.CPUTime()-cpu0, mutexWait()-wait0, out.ClientCPU
+				st.MachineBusy = busyShare(ticks0, readCPUTicks())
+				st.FnFailures, st.FnFirstFailure = s.logs.takeFailures()
 				if st.Function, err = fnDo(functionCommand{Op: "stats"}); err != nil {
 					return nil, err
 				}
@@ -429,9 +439,9 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 					st.Rate = float64(out.Completed) / out.Elapsed.Seconds()
 				}
 				res.Storms = append(res.Storms, st)
-				logf("storm %d: %d devices, %d at once, function %v: %d connected in %v = %.0f connects/s; function %d calls on %d new connections, at most %d in flight (mean %.1f), %.0f calls/s, bound %.0f/s; Portico CPU %.0f µs/connect, lock wait %.1f µs/connect; p50 %v p99 %v; errors %d%s (load %s)",
+				logf("storm %d: %d devices, %d at once, function %v: %d connected in %v = %.0f connects/s; function %d calls on %d new connections, at most %d in flight (mean %.1f), %.0f calls/s, bound %.0f/s; Portico CPU %.0f µs/connect, lock wait %.1f µs/connect, machine busy %.0f%% (ours %.0f%%); p50 %v p99 %v; errors %d%s (load %s)",
 					n, st.Devices, conns, delay, st.Completed, st.Elapsed.Round(time.Millisecond), st.Rate, st.Function.Calls, st.Function.NewConns, st.Function.MaxInFlight,
-					st.Function.MeanInFlight(), st.Function.Rate(), st.Bound(), us(st.ServerCPU)/float64(max(st.Completed, 1)), us(st.MutexWait)/float64(max(st.Completed, 1)), st.P50.Round(100*time.Microsecond), st.P99.Round(100*time.Microsecond),
+					st.Function.MeanInFlight(), st.Function.Rate(), st.Bound(), us(st.ServerCPU)/float64(max(st.Completed, 1)), us(st.MutexWait)/float64(max(st.Completed, 1)), 100*st.MachineBusy, 100*st.MachineCPU(res.Machine.NProc), st.P50.Round(100*time.Microsecond), st.P99.Round(100*time.Microsecond),
 					st.Errors, errNote(st.FirstErr), st.Load)
 			}
 		}

@@ -190,9 +190,9 @@ func (r *Result) stormMarkdown(b *strings.Builder) {
 		"Each concurrency runs %d storms against the function sleeping %v per call and %d against the same function answering at once, alternating. "+
 		"The function server counts its calls, the TCP connections Portico opened to it, the most calls in flight at once, and the mean in flight (busy time over the window from the first call's start to the last call's end). "+
 		"The function's bound is calls in flight at most over its time per call: what the function could serve at the concurrency it was offered. "+
-		"Lock wait is the time Portico's goroutines spent blocked on mutexes (`/sync/mutex/wait/total:seconds`); machine CPU is Portico's, the load generator's and the function's CPU time over %s cores x the storm's time.\n\n",
+		"Lock wait is the time Portico's goroutines spent blocked on mutexes (`/sync/mutex/wait/total:seconds`); in the CPU column, ours is Portico's, the load generator's and the function's CPU time over %s cores x the storm's time, machine busy the share of all the machine's CPU time that was busy (every process, `/proc/stat`): the difference is other processes'.\n\n",
 		o.StormDevices, o.StormRuns, o.StormDelay, o.StormRuns, r.Machine.NProc)
-	w("| storm | at once | function | time | connects/s | function calls (new TCP connections) | in flight max / mean | function calls/s | function bound /s | Portico CPU µs/connect | lock wait µs/connect | machine CPU | client p50 / p99 | errors | load (1 min) |\n")
+	w("| storm | at once | function | time | connects/s | function calls (new TCP connections) | in flight max / mean | function calls/s | function bound /s | Portico CPU µs/connect | lock wait µs/connect | CPU: ours / machine busy | client p50 / p99 | errors | load (1 min) |\n")
 	w("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, s := range r.Storms {
 		per := func(d time.Duration) float64 {
@@ -207,7 +207,7 @@ func (r *Result) stormMarkdown(b *strings.Builder) {
 		}
 		busy := "—"
 		if b := s.MachineCPU(r.Machine.NProc); b > 0 {
-			busy = fmt.Sprintf("%.0f%%", 100*b)
+			busy = fmt.Sprintf("%.0f%% / %.0f%%", 100*b, 100*s.MachineBusy)
 		}
 		w("| %d | %d | %s | %.2f s | %.0f | %d (%d) | %d / %.1f | %.0f | %s | %.0f | %.1f | %s | %.1f / %.1f ms | %d | %s |\n", s.N, s.Conns, delayLabel(s.Delay), s.Elapsed.Seconds(), s.Rate,
 			s.Function.Calls, s.Function.NewConns, s.Function.MaxInFlight, s.Function.MeanInFlight(), s.Function.Rate(), bound, per(s.ServerCPU), per(s.MutexWait), busy,
@@ -227,7 +227,23 @@ func (r *Result) stormMarkdown(b *strings.Builder) {
 	for _, v := range r.StormVerdicts() {
 		w("- %s\n", v)
 	}
+	for _, s := range r.Storms {
+		if s.Errors == 0 {
+			continue
+		}
+		w("- **Storm %d (%d at once, function %s): %d of %d devices failed** (first error at the device: %s). Portico logged %d failed function calls (first reason: %s); the function server saw %d calls. "+
+			"During the storm our three processes had %.0f%% of the machine's CPU while the machine was %.0f%% busy (every process).\n",
+			s.N, s.Conns, delayLabel(s.Delay), s.Errors, s.Devices, s.FirstErr, s.FnFailures, orNone(s.FnFirstFailure), s.Function.Calls,
+			100*s.MachineCPU(r.Machine.NProc), 100*s.MachineBusy)
+	}
 	w("\n")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // StormVerdicts say, per concurrency, what bounded the storm against the

@@ -203,6 +203,20 @@ type limitedHandler struct {
 	left    int
 	dropped atomic.Int64
 	attrs   []slog.Attr
+	// failures counts "function call failed" records since the last
+	// takeFailures, and first keeps the first one's reason.
+	failures int64
+	first    string
+}
+
+// takeFailures returns the failed function calls logged since the last
+// call, and the first one's reason.
+func (h *limitedHandler) takeFailures() (int64, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, first := h.failures, h.first
+	h.failures, h.first = 0, ""
+	return n, first
 }
 
 func (h *limitedHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
@@ -210,6 +224,17 @@ func (h *limitedHandler) Enabled(_ context.Context, l slog.Level) bool { return 
 func (h *limitedHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if r.Message == "function call failed" {
+		if h.failures++; h.failures == 1 {
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "reason" {
+					h.first = a.Value.String()
+					return false
+				}
+				return true
+			})
+		}
+	}
 	if h.left <= 0 {
 		h.dropped.Add(1)
 		return nil
