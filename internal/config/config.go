@@ -58,6 +58,10 @@ type Config struct {
 	// hosted zones. Validate normalises each to ip:port (port 53 if
 	// omitted); empty means the nameservers of /etc/resolv.conf.
 	ValidationResolvers []string
+	// LatencyTable, when set, is a JSON file mapping client subnets to AWS
+	// regions for Route 53 latency records: [{"prefix": "10.1.0.0/16",
+	// "region": "us-east-1"}, ...]; loaded by the DNS server at start.
+	LatencyTable string
 }
 
 // Bind registers the serve flags on fs, with their defaults.
@@ -70,6 +74,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "127.0.0.1:8443", "address of HTTPS publish")
 	fs.StringVar(&c.TLSAddr, "tls-addr", "127.0.0.1:9443", "address of the ALPN-routed device port (AWS's 443): MQTT, HTTPS publish and MQTT over WebSocket")
 	fs.StringVar(&c.DNSAddr, "dns-addr", "127.0.0.1:8053", "address of the authoritative DNS server (UDP and TCP)")
+	fs.StringVar(&c.LatencyTable, "latency-table", "", "JSON file mapping client subnets to regions for latency records: [{\"prefix\": \"10.1.0.0/16\", \"region\": \"us-east-1\"}, ...]; client: EDNS Client Subnet, else the resolver address")
 	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "127.0.0.1", "IP address Portico's DNS gives for its endpoint hostnames")
 	fs.StringVar(&c.BaseDomain, "base-domain", "portico.internal", "domain under which endpoint hostnames live (<prefix>-ats.iot.<region>.<base-domain>)")
 	fs.StringSliceVar(&c.Nameservers, "nameservers", nil, "NS names for new hosted zones (default ns1.<base-domain>, ns2.<base-domain>)")
