@@ -121,7 +121,8 @@ func (s *Service) DescribeCertificate(ctx context.Context, id string) (*Certific
 		return nil, err
 	}
 	row := s.st.DB().QueryRowContext(ctx, `SELECT id, der, status, mode, ca_certificate_id, owned_by,
-		not_before, not_after, created_ms, modified_ms, customer_version, generation_id
+		not_before, not_after, created_ms, modified_ms, customer_version, generation_id,
+		transfer_target, transfer_message, transfer_ms
 		FROM device_certificates WHERE id=?`, id)
 	var (
 		c                    Certificate
@@ -129,9 +130,12 @@ func (s *Service) DescribeCertificate(ctx context.Context, id string) (*Certific
 		status, mode         string
 		notBefore, notAfter  int64
 		createdMs, changedMs int64
+		transfer             TransferData
+		transferMs           int64
 	)
 	err = row.Scan(&c.ID, &der, &status, &mode, &c.CACertificateID, &c.OwnedBy,
-		&notBefore, &notAfter, &createdMs, &changedMs, &c.CustomerVersion, &c.GenerationID)
+		&notBefore, &notAfter, &createdMs, &changedMs, &c.CustomerVersion, &c.GenerationID,
+		&transfer.TargetAccount, &transfer.Message, &transferMs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(id)
 	}
@@ -143,6 +147,10 @@ func (s *Service) DescribeCertificate(ctx context.Context, id string) (*Certific
 	c.PEM = encodePEM("CERTIFICATE", der)
 	c.NotBefore, c.NotAfter = time.Unix(notBefore, 0).UTC(), time.Unix(notAfter, 0).UTC()
 	c.CreationDate, c.LastModifiedDate = time.UnixMilli(createdMs).UTC(), time.UnixMilli(changedMs).UTC()
+	if transferMs != 0 {
+		transfer.Date = time.UnixMilli(transferMs).UTC()
+		c.Transfer = &transfer
+	}
 	return &c, nil
 }
 

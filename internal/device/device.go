@@ -28,9 +28,9 @@ import (
 // Status is a certificate's status, as the IoT API spells it.
 type Status string
 
-// Certificate statuses from the IoT model. Portico sets ACTIVE, INACTIVE and
-// REVOKED; the others exist on the wire for AWS's own transfer and
-// provisioning flows.
+// Certificate statuses from the IoT model. UpdateCertificate sets ACTIVE,
+// INACTIVE and REVOKED; TransferCertificate sets PENDING_TRANSFER and
+// just-in-time registration PENDING_ACTIVATION.
 const (
 	StatusActive            Status = "ACTIVE"
 	StatusInactive          Status = "INACTIVE"
@@ -90,6 +90,9 @@ type Certificate struct {
 	GenerationID string
 	NotBefore    time.Time
 	NotAfter     time.Time
+	// Transfer is the pending transfer of a PENDING_TRANSFER certificate;
+	// nil otherwise.
+	Transfer *TransferData
 }
 
 // Summary is a certificate as ListCertificates shows it.
@@ -194,6 +197,8 @@ var migrations = []string{
 		PRIMARY KEY (policy_name, key)
 	);`,
 	caMigration,
+	// Certificate transfers (transfer.go).
+	transferMigration,
 }
 
 // NewService migrates the "device" component and returns the registry for
