@@ -8,8 +8,10 @@ import (
 )
 
 // AliasTarget is where an alias record set points: a record set of the same
-// type in one of Portico's hosted zones. Route 53 allows only the alias's own
-// zone; Portico also accepts its other hosted zones (an extension).
+// type in one of Portico's hosted zones, or an endpoint hostname of
+// Portico's own zone (OwnZone). Route 53 allows only the alias's own zone
+// and AWS resources; Portico also accepts its other hosted zones (an
+// extension).
 type AliasTarget struct {
 	HostedZoneID         string // without the /hostedzone/ prefix
 	DNSName              string // Route 53 form: lower case, trailing dot
@@ -57,6 +59,9 @@ func (b *batchState) checkAlias(in RecordSetInput, owner domainName) ([]string, 
 	target, _ := parseName(alias.DNSName)
 	zoneName := b.zoneName
 	sameZone := alias.HostedZoneID == b.zoneID
+	if b.own != nil && alias.HostedZoneID == b.own.ID && !sameZone {
+		return b.checkOwnAlias(alias, in.Type, prefix), nil
+	}
 	if !sameZone {
 		var text string
 		err := b.tx.QueryRowContext(b.ctx, `SELECT name FROM zone_hosted_zones WHERE id=?`, alias.HostedZoneID).Scan(&text)
@@ -68,8 +73,14 @@ func (b *batchState) checkAlias(in RecordSetInput, owner domainName) ([]string, 
 					break
 				}
 			}
+			hint := ""
+			if b.own != nil {
+				if ownName, err := parseName(b.own.Name); err == nil && target.within(ownName) {
+					hint = "; Portico's endpoint hostnames are in hosted zone " + b.own.ID
+				}
+			}
 			return []string{prefix + ", but that zone is not a Portico hosted zone: Portico answers alias records only for record sets " +
-				"in its own hosted zones, not for " + what + " (Elastic Load Balancing, CloudFront, S3 and other AWS alias targets are not supported)"}, nil
+				"in its own hosted zones and its endpoint hostnames, not for " + what + " (Elastic Load Balancing, CloudFront, S3 and other AWS alias targets are not supported)" + hint}, nil
 		}
 		if err != nil {
 			return nil, err

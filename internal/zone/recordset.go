@@ -39,7 +39,7 @@ type RecordSet struct {
 	TTL    int64
 	Values []string // as the caller wrote them; none for an alias
 	// SetIdentifier names the set among those of its name and type with a
-	// routing policy (Failover, Weight or MultiValueAnswer); empty for
+	// routing policy (Failover, Weight, Region or MultiValueAnswer); empty for
 	// simple sets.
 	SetIdentifier string
 	// Failover is FailoverPrimary or FailoverSecondary on failover sets.
@@ -48,6 +48,8 @@ type RecordSet struct {
 	Weight *int64
 	// MultiValueAnswer marks multivalue answer sets.
 	MultiValueAnswer bool
+	// Region is set on latency sets (one of LatencyRegions).
+	Region string
 	// HealthCheckID is the set's health check, if any.
 	HealthCheckID string
 	// Alias is set on alias record sets, which have no TTL and no Values.
@@ -95,9 +97,10 @@ type RecordSetInput struct {
 	Type   string
 	TTL    *int64
 	Values []string
-	// SetIdentifier, Failover and HealthCheckID are empty when absent.
+	// SetIdentifier, Failover, Region and HealthCheckID are empty when absent.
 	SetIdentifier string
 	Failover      string
+	Region        string
 	HealthCheckID string
 	// Weight and MultiValueAnswer are nil when absent.
 	Weight           *int64
@@ -220,6 +223,10 @@ type batchState struct {
 	loaded   map[string]bool                   // owner names read from the store
 	sets     map[string]map[setKey]*rrsetState // owner name → (type, set identifier) → set
 	original map[string]map[setKey]bool        // owner name → sets that existed before the batch
+	// own is Portico's own zone (nil if none), ownServed what it serves
+	// among the batch's alias targets there.
+	own       *OwnZone
+	ownServed map[ownTarget]bool
 }
 
 func (b *batchState) load(name string) (map[setKey]*rrsetState, error) {
@@ -306,6 +313,10 @@ func (s *Service) ChangeResourceRecordSets(ctx context.Context, zoneID string, b
 			}
 		}
 	}
+	ownServed, err := s.ownServed(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
 	return s.update(ctx, batch.Comment, func(tx *sql.Tx, _ string) error {
 		var zoneText string
 		err := tx.QueryRowContext(ctx, `SELECT name FROM zone_hosted_zones WHERE id=?`, zoneID).Scan(&zoneText)
@@ -320,7 +331,8 @@ func (s *Service) ChangeResourceRecordSets(ctx context.Context, zoneID string, b
 			return fmt.Errorf("zone: stored zone name %q: %w", zoneText, err)
 		}
 		b := &batchState{ctx: ctx, tx: tx, zoneID: zoneID, zoneName: zoneName,
-			loaded: map[string]bool{}, sets: map[string]map[setKey]*rrsetState{}, original: map[string]map[setKey]bool{}}
+			loaded: map[string]bool{}, sets: map[string]map[setKey]*rrsetState{}, original: map[string]map[setKey]bool{},
+			own: s.Own, ownServed: ownServed}
 		var problems []string
 		for _, c := range batch.Changes {
 			p, err := b.apply(c)
@@ -419,7 +431,7 @@ func (b *batchState) apply(c Change) ([]string, error) {
 			return []string{"Tried to delete resource record set " + id + " but it was not found"}, nil
 		case current.set.TTL != ttlValue || !sameRecords(current.rrs, rrs) ||
 			current.set.Failover != in.Failover || current.set.HealthCheckID != in.HealthCheckID ||
-			!sameWeight(current.set.Weight, in.Weight) || current.set.MultiValueAnswer != multivalue ||
+			!sameWeight(current.set.Weight, in.Weight) || current.set.MultiValueAnswer != multivalue || current.set.Region != in.Region ||
 			!current.set.Alias.equal(alias):
 			return []string{"Tried to delete resource record set " + id + " but the values provided do not match the current values"}, nil
 		case apex && in.Type == "NS":
@@ -456,6 +468,9 @@ func (b *batchState) apply(c Change) ([]string, error) {
 			return []string{policyConflict(name, in.Type, in.SetIdentifier, policy, other.set.Policy())}, nil
 		case in.Failover != "" && other.set.Failover == in.Failover:
 			return []string{fmt.Sprintf("Tried to create resource record set %s but a %s failover record set with the same name and type already exists (set-identifier='%s')", id, in.Failover, k.id)}, nil
+		case in.Region != "" && other.set.Region == in.Region:
+			// Route 53 allows one latency set per region for a name and type.
+			return []string{fmt.Sprintf("Tried to create resource record set %s but a latency record set for region %s with the same name and type already exists (set-identifier='%s')", id, in.Region, k.id)}, nil
 		}
 	}
 	if weighted > MaxWeightedSets {
@@ -468,7 +483,7 @@ func (b *batchState) apply(c Change) ([]string, error) {
 		weight = &w
 	}
 	sets[key] = &rrsetState{set: RecordSet{Name: name, Type: in.Type, TTL: ttlValue, Values: values,
-		SetIdentifier: in.SetIdentifier, Failover: in.Failover, HealthCheckID: in.HealthCheckID,
+		SetIdentifier: in.SetIdentifier, Failover: in.Failover, Region: in.Region, HealthCheckID: in.HealthCheckID,
 		Weight: weight, MultiValueAnswer: multivalue, Alias: alias}, rrs: rrs}
 	return nil, nil
 }

@@ -1,6 +1,9 @@
 package zone
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Routing policies of a record set, named as Route 53's messages name them.
 const (
@@ -8,7 +11,28 @@ const (
 	PolicyWeighted   = "weighted"
 	PolicyFailover   = "failover"
 	PolicyMultiValue = "multivalue answer"
+	PolicyLatency    = "latency"
 )
+
+// LatencyRegions are the values of a latency record set's Region: Route
+// 53's ResourceRecordSetRegion enum, in the model's order (botocore
+// route53 2013-04-01).
+var LatencyRegions = []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+	"eu-west-3", "eu-central-1", "eu-central-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-northeast-1",
+	"ap-northeast-2", "ap-northeast-3", "eu-north-1", "sa-east-1", "cn-north-1", "cn-northwest-1", "ap-east-1", "me-south-1",
+	"me-central-1", "ap-south-1", "ap-south-2", "af-south-1", "eu-south-1", "eu-south-2", "ap-southeast-4", "il-central-1",
+	"ca-west-1", "ap-southeast-5", "mx-central-1", "ap-southeast-7", "us-gov-east-1", "us-gov-west-1", "ap-east-2",
+	"ap-southeast-6", "eusc-de-east-1"}
+
+// IsLatencyRegion reports whether region is one of LatencyRegions.
+func IsLatencyRegion(region string) bool {
+	for _, r := range LatencyRegions {
+		if r == region {
+			return true
+		}
+	}
+	return false
+}
 
 // Limits of routing policies.
 const (
@@ -24,6 +48,8 @@ func (r RecordSet) Policy() string {
 		return PolicyFailover
 	case r.Weight != nil:
 		return PolicyWeighted
+	case r.Region != "":
+		return PolicyLatency
 	case r.MultiValueAnswer:
 		return PolicyMultiValue
 	}
@@ -37,6 +63,9 @@ func (in RecordSetInput) policyElements() []string {
 	if in.Weight != nil {
 		out = append(out, "Weight")
 	}
+	if in.Region != "" {
+		out = append(out, "Region")
+	}
 	if in.Failover != "" {
 		out = append(out, "Failover")
 	}
@@ -48,7 +77,7 @@ func (in RecordSetInput) policyElements() []string {
 
 // policy returns the routing policy of a change (after checkRouting).
 func (in RecordSetInput) policy() string {
-	return RecordSet{Failover: in.Failover, Weight: in.Weight,
+	return RecordSet{Failover: in.Failover, Weight: in.Weight, Region: in.Region,
 		MultiValueAnswer: in.MultiValueAnswer != nil && *in.MultiValueAnswer}.Policy()
 }
 
@@ -66,6 +95,10 @@ func checkRouting(rs RecordSetInput, member, where string) error {
 			bound = "greater than or equal to 0"
 		}
 		return validationError("Value '%d' at '%s.resourceRecordSet.weight' failed to satisfy constraint: Member must have value %s", *rs.Weight, member, bound)
+	}
+	if rs.Region != "" && !IsLatencyRegion(rs.Region) {
+		return validationError("Value '%s' at '%s.resourceRecordSet.region' failed to satisfy constraint: Member must satisfy enum value set: [%s]",
+			rs.Region, member, strings.Join(LatencyRegions, ", "))
 	}
 	policies := rs.policyElements()
 	switch {

@@ -144,7 +144,7 @@ func TestRoutingPolicies(t *testing.T) {
 			"[Tried to create an alias that targets x.example.com., type A in zone " + z.ID + ", but an alias record set cannot target its own name and type]"},
 		{"alias to CloudFront", []Change{aliasChange(ActionCreate, "x.example.com", "A", "Z2FDTNDATAQYW2", "d111111abcdef8.cloudfront.net", false)}, "InvalidChangeBatch",
 			"[Tried to create an alias that targets d111111abcdef8.cloudfront.net., type A in zone Z2FDTNDATAQYW2, but that zone is not a Portico hosted zone: " +
-				"Portico answers alias records only for record sets in its own hosted zones, not for a CloudFront distribution (Elastic Load Balancing, CloudFront, S3 and other AWS alias targets are not supported)]"},
+				"Portico answers alias records only for record sets in its own hosted zones and its endpoint hostnames, not for a CloudFront distribution (Elastic Load Balancing, CloudFront, S3 and other AWS alias targets are not supported)]"},
 		{"CNAME alias at apex", []Change{aliasChange(ActionCreate, "example.com", "CNAME", z.ID, "w.example.com", false)}, "InvalidChangeBatch",
 			"[RRSet of type CNAME with DNS name example.com. is not permitted at apex in zone example.com.]"},
 		{"delete alias with other values", []Change{aliasChange(ActionDelete, "example.com", "A", z.ID, "w.example.com", false)}, "InvalidChangeBatch",

@@ -76,6 +76,8 @@ var migrations = []string{
 	ALTER TABLE zone_record_sets ADD COLUMN alias_zone_id TEXT NOT NULL DEFAULT '';
 	ALTER TABLE zone_record_sets ADD COLUMN alias_dns_name TEXT NOT NULL DEFAULT '';
 	ALTER TABLE zone_record_sets ADD COLUMN alias_evaluate INTEGER NOT NULL DEFAULT 0;`,
+	// Latency routing: the record set's region.
+	`ALTER TABLE zone_record_sets ADD COLUMN region TEXT NOT NULL DEFAULT '';`,
 }
 
 // Service is the hosted-zone domain service.
@@ -90,6 +92,9 @@ type Service struct {
 	// sets that name one (NoSuchHealthCheck otherwise). Wire it to
 	// health.Service.Exists; nil accepts every id.
 	HealthCheckExists func(ctx context.Context, id string) (bool, error)
+	// Own, when set, is Portico's own zone for the base domain: aliases may
+	// target the endpoint hostnames it serves.
+	Own *OwnZone
 
 	st          *store.Store
 	nameServers []domainName

@@ -17,6 +17,9 @@ type Data struct {
 	// zones share a name; a single DNS server can serve only one of them,
 	// and should serve the first.
 	Zones []ZoneData
+	// Own is Portico's own zone (Service.Own), which aliases may target; nil
+	// if none. Its records come from elsewhere (the endpoint hostnames).
+	Own *ZoneRef
 }
 
 // ZoneData is one hosted zone's content.
@@ -56,7 +59,7 @@ func (z ZoneData) RRs() ([]dns.RR, error) {
 // chooses between, or a single alias or health-checked set.
 type Group struct {
 	Name, Type string
-	Policy     string // PolicySimple, PolicyFailover, PolicyWeighted or PolicyMultiValue
+	Policy     string // PolicySimple, PolicyFailover, PolicyWeighted, PolicyLatency or PolicyMultiValue
 	Sets       []*RecordSet
 }
 
@@ -87,6 +90,13 @@ func (s *Service) Snapshot(ctx context.Context) (*Data, error) {
 	// Read the generation before the data: the data is then at least that
 	// new, so a change is never reported INSYNC before it is served.
 	data := &Data{Generation: s.st.Generation()}
+	if s.Own != nil {
+		origin := s.Own.Name
+		if n, err := parseName(s.Own.Name); err == nil {
+			origin = n.presentation()
+		}
+		data.Own = &ZoneRef{ID: s.Own.ID, Origin: origin}
+	}
 	tx, err := s.st.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("zone: snapshot: %w", err)
