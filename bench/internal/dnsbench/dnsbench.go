@@ -12,7 +12,6 @@ package dnsbench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,14 +23,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
+
+	"github.com/portico-iot/portico/bench/internal/serveproc"
 )
 
 // Options configure a run.
@@ -131,56 +130,6 @@ func Available() error {
 	return nil
 }
 
-// freePort returns a port of ip free for both TCP and UDP.
-func freePort(ip string) (int, error) {
-	for range 20 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port")
-}
-
-// process is a started server.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-}
-
-func start(name string, cmd *exec.Cmd) (*process, error) {
-	p := &process{name: name, cmd: cmd, log: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return p, nil
-}
-
-// stop ends the process (SIGTERM, then SIGKILL after 5 s).
-func (p *process) stop() {
-	if p == nil || p.cmd.Process == nil {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
-}
-
 // Execute runs the benchmark.
 func Execute(ctx context.Context, o Options) (*Result, error) {
 	began := time.Now()
@@ -200,11 +149,9 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	defer os.RemoveAll(dir)
 
 	if o.Portico == "" {
-		o.Portico = filepath.Join(dir, "portico")
 		o.logf("building ./cmd/portico")
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.Portico, "./cmd/portico")
-		if out, err := build.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build ./cmd/portico (run from the repository root): %w\n%s", err, out)
+		if o.Portico, err = serveproc.Build(ctx, dir); err != nil {
+			return nil, err
 		}
 	}
 	res.Versions["knotd"] = firstLine(exec.Command(knotd, "--version"))
@@ -212,20 +159,11 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	res.Versions["portico"] = firstLine(exec.Command(o.Portico, "version"))
 
 	// Addresses: Portico on 127.0.0.1, Knot on 127.0.0.2.
-	const porticoIP, knotIP = "127.0.0.1", "127.0.0.2"
-	var ports [6]int
-	for i := range ports {
-		ip := porticoIP
-		if i == 5 {
-			ip = knotIP
-		}
-		if ports[i], err = freePort(ip); err != nil {
-			return nil, err
-		}
+	knotPort, err := serveproc.FreePort("127.0.0.2")
+	if err != nil {
+		return nil, err
 	}
-	apiPort, dnsPort, knotPort := ports[0], ports[1], ports[5]
-	porticoDNS := netip.AddrPortFrom(netip.MustParseAddr(porticoIP), uint16(dnsPort))
-	knotDNS := netip.AddrPortFrom(netip.MustParseAddr(knotIP), uint16(knotPort))
+	knotDNS := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(knotPort))
 
 	// The region behind the PRIMARYs: a live TCP port, so the health check
 	// stays healthy and is probed all along.
@@ -244,37 +182,22 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		}
 	}()
 
-	const keyID, secret = "AKIADNSBENCH00000001", "dnsbench-secret-000000000000000000000000"
-	serve := exec.CommandContext(ctx, o.Portico, "serve", "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn",
-		"--api-addr", fmt.Sprintf("127.0.0.1:%d", apiPort), "--dns-addr", porticoDNS.String(),
-		"--mqtt-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--https-addr", fmt.Sprintf("127.0.0.1:%d", ports[3]),
-		"--tls-addr", fmt.Sprintf("127.0.0.1:%d", ports[4]),
-		"--dns-transfer-allow", "127.0.0.0/8", "--dns-notify", knotDNS.String())
-	serve.Env = append(os.Environ(), "PORTICO_ACCESS_KEY_ID="+keyID, "PORTICO_SECRET_ACCESS_KEY="+secret)
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		return nil, err
-	}
-	portico, err := start("portico", serve)
+	portico, err := serveproc.StartPortico(ctx, o.Portico, dir, "127.0.0.1", "--dns-transfer-allow", "127.0.0.0/8", "--dns-notify", knotDNS.String())
 	if err != nil {
 		return nil, err
 	}
-	defer portico.stop()
-	o.logf("portico serve: API 127.0.0.1:%d, DNS %s", apiPort, porticoDNS)
-
-	client := route53.New(route53.Options{Region: "us-east-1", BaseEndpoint: aws.String(fmt.Sprintf("http://127.0.0.1:%d", apiPort)),
-		Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, "")})
-	if err := waitAPI(ctx, client, portico); err != nil {
-		return nil, err
-	}
-	if err := createZone(ctx, client, o.Names, region.Addr().(*net.TCPAddr).Port); err != nil {
-		return nil, fmt.Errorf("creating the zone: %w\n%s", err, portico.log.String())
+	defer portico.Stop()
+	porticoDNS := portico.DNS
+	o.logf("portico serve: API %s, DNS %s", portico.API, porticoDNS)
+	if err := createZone(ctx, portico.Route53(), o.Names, region.Addr().(*net.TCPAddr).Port); err != nil {
+		return nil, fmt.Errorf("creating the zone: %w\n%s", err, portico.Log())
 	}
 
 	knot, knotCmd, err := startKnot(ctx, knotd, dir, knotDNS, porticoDNS, o.KnotWorkers)
 	if err != nil {
 		return nil, err
 	}
-	defer knot.stop()
+	defer knot.Stop()
 	res.Commands = append(res.Commands, knotCmd)
 	o.logf("knotd: %s", knotDNS)
 
@@ -282,7 +205,7 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	last := fmt.Sprintf("f%d.%s.", o.Names-1, zoneName)
 	for _, side := range []netip.AddrPort{porticoDNS, knotDNS} {
 		if err := waitAnswer(ctx, side, last, primaryAddress, 20*time.Second); err != nil {
-			return nil, fmt.Errorf("%s: %w\nknotd log:\n%s", side, err, knot.log.String())
+			return nil, fmt.Errorf("%s: %w\nknotd log:\n%s", side, err, knot.Log())
 		}
 	}
 	for _, q := range []string{"s0." + zoneName + ".", "f0." + zoneName + "."} {
@@ -385,23 +308,6 @@ func loadAverage() string {
 	return f[0]
 }
 
-func waitAPI(ctx context.Context, client *route53.Client, p *process) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := client.ListHostedZones(ctx, &route53.ListHostedZonesInput{})
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("portico serve did not answer: %w\n%s", err, p.log.String())
-		}
-		if p.cmd.ProcessState != nil {
-			return fmt.Errorf("portico serve exited\n%s", p.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // createZone creates the zone: n static names s<i> and n failover names
 // f<i> (PRIMARY behind a TCP health check of port, SECONDARY plain).
 func createZone(ctx context.Context, client *route53.Client, n, port int) error {
@@ -443,7 +349,7 @@ func createZone(ctx context.Context, client *route53.Client, n, port int) error 
 
 // startKnot runs knotd as a secondary of primary; it returns the process
 // and its command line.
-func startKnot(ctx context.Context, knotd, dir string, addr, primary netip.AddrPort, workers int) (*process, string, error) {
+func startKnot(ctx context.Context, knotd, dir string, addr, primary netip.AddrPort, workers int) (*serveproc.Process, string, error) {
 	kdir := filepath.Join(dir, "knot")
 	if err := os.MkdirAll(kdir, 0o700); err != nil {
 		return nil, "", err
@@ -482,7 +388,7 @@ zone:
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, "", err
 	}
-	p, err := start("knotd", exec.CommandContext(ctx, knotd, "-c", path))
+	p, err := serveproc.Start("knotd", exec.CommandContext(ctx, knotd, "-c", path))
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,8 +1,6 @@
 package dnsbench
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,26 +42,6 @@ func TestParseDnsperf(t *testing.T) {
 	}
 	if err := parseDnsperf("dnsperf: no server", &r); err == nil {
 		t.Error("output without statistics accepted")
-	}
-}
-
-func TestWriteSection(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "benchmarks.md")
-	os.WriteFile(path, []byte("# Benchmarks\n\nother\n"), 0o644)
-	if err := WriteSection(path, "## DNS\nv1\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteSection(path, "## DNS\nv2\n"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	want := "# Benchmarks\n\nother\n\n" + BeginMarker + "\n## DNS\nv2\n" + EndMarker + "\n"
-	if string(b) != want {
-		t.Errorf("file:\n%s\nwant:\n%s", b, want)
-	}
-	os.WriteFile(path, []byte("x\n"+EndMarker+"\n"), 0o644)
-	if err := WriteSection(path, "y"); err == nil {
-		t.Error("unbalanced markers accepted")
 	}
 }
 

@@ -1,20 +1,16 @@
 package dnsbench
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/portico-iot/portico/bench/internal/section"
 	"github.com/portico-iot/portico/bench/internal/stats"
 )
 
-// Markers of the section this benchmark owns in docs/benchmarks.md.
-const (
-	BeginMarker = "<!-- dns:begin -->"
-	EndMarker   = "<!-- dns:end -->"
-)
+// sectionName names the section this benchmark owns in docs/benchmarks.md.
+const sectionName = "dns"
 
 // Command is how the section is reproduced.
 const Command = "go run ./bench/cmd/dns -write docs/benchmarks.md"
@@ -111,27 +107,5 @@ func (r *Result) Markdown() string {
 	return b.String()
 }
 
-// WriteSection replaces the text between BeginMarker and EndMarker in the
-// file at path with section (the markers are appended to the file when
-// absent), leaving the rest of the file as it is.
-func WriteSection(path, section string) error {
-	b, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	doc := string(b)
-	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker
-	i, j := strings.Index(doc, BeginMarker), strings.Index(doc, EndMarker)
-	switch {
-	case i >= 0 && j > i:
-		doc = doc[:i] + block + doc[j+len(EndMarker):]
-	case i < 0 && j < 0:
-		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
-			doc = strings.TrimRight(doc, "\n") + "\n\n"
-		}
-		doc += block + "\n"
-	default:
-		return fmt.Errorf("%s: unbalanced %s / %s markers", path, BeginMarker, EndMarker)
-	}
-	return os.WriteFile(path, []byte(doc), 0o644)
-}
+// WriteSection replaces this benchmark's section of the file at path.
+func WriteSection(path, text string) error { return section.Write(path, sectionName, text) }
