@@ -439,9 +439,9 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 					st.Rate = float64(out.Completed) / out.Elapsed.Seconds()
 				}
 				res.Storms = append(res.Storms, st)
-				logf("storm %d: %d devices, %d at once, function %v: %d connected in %v = %.0f connects/s; function %d calls on %d new connections, at most %d in flight (mean %.1f), %.0f calls/s, bound %.0f/s; Portico CPU %.0f µs/connect, lock wait %.1f µs/connect, machine busy %.0f%% (ours %.0f%%); p50 %v p99 %v; errors %d%s (load %s)",
+				logf("storm %d: %d devices, %d at once, function %v: %d connected in %v = %.0f connects/s; function %d calls on %d new connections, at most %d in flight (mean %.1f), %.0f calls/s, bound %.0f/s; Portico CPU %.0f µs/connect, lock wait %.1f µs/connect, function connections closed new/idle/active %d/%d/%d, refused %d, machine busy %.0f%% (ours %.0f%%); p50 %v p99 %v; errors %d%s (load %s)",
 					n, st.Devices, conns, delay, st.Completed, st.Elapsed.Round(time.Millisecond), st.Rate, st.Function.Calls, st.Function.NewConns, st.Function.MaxInFlight,
-					st.Function.MeanInFlight(), st.Function.Rate(), st.Bound(), us(st.ServerCPU)/float64(max(st.Completed, 1)), us(st.MutexWait)/float64(max(st.Completed, 1)), 100*st.MachineBusy, 100*st.MachineCPU(res.Machine.NProc), st.P50.Round(100*time.Microsecond), st.P99.Round(100*time.Microsecond),
+					st.Function.MeanInFlight(), st.Function.Rate(), st.Bound(), us(st.ServerCPU)/float64(max(st.Completed, 1)), us(st.MutexWait)/float64(max(st.Completed, 1)), st.Function.ClosedNew, st.Function.ClosedIdle, st.Function.ClosedActive, st.Function.Refused, 100*st.MachineBusy, 100*st.MachineCPU(res.Machine.NProc), st.P50.Round(100*time.Microsecond), st.P99.Round(100*time.Microsecond),
 					st.Errors, errNote(st.FirstErr), st.Load)
 			}
 		}

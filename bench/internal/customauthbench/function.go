@@ -41,16 +41,20 @@ type functionCommand struct {
 
 // FunctionStats is the function server's account since the last reset.
 type FunctionStats struct {
-	URL         string `json:",omitempty"`
-	Calls       int64
-	Refused     int64         // bad signature or body
-	NewConns    int64         // TCP connections Portico opened to the function
-	MaxInFlight int64         // most calls in progress at once
-	Busy        time.Duration // sum of the calls' durations (handler entry to answer written)
-	First, Last time.Time     // first call's start, last call's end
-	P50, P99    time.Duration // per call, as the server saw it
-	CPU         time.Duration // the function process's CPU time since the reset
-	Delay       time.Duration
+	URL      string `json:",omitempty"`
+	Calls    int64
+	Refused  int64 // bad signature or body
+	NewConns int64 // TCP connections Portico opened to the function
+	// Closed counts the connections that closed, by the state they were
+	// in (new: before a request; idle: between requests; active: during
+	// one).
+	ClosedNew, ClosedIdle, ClosedActive int64
+	MaxInFlight                         int64         // most calls in progress at once
+	Busy                                time.Duration // sum of the calls' durations (handler entry to answer written)
+	First, Last                         time.Time     // first call's start, last call's end
+	P50, P99                            time.Duration // per call, as the server saw it
+	CPU                                 time.Duration // the function process's CPU time since the reset
+	Delay                               time.Duration
 }
 
 // Window is from the first call's start to the last call's end.
@@ -84,6 +88,9 @@ type fnServer struct {
 
 	inFlight, maxInFlight atomic.Int64
 	newConns              atomic.Int64
+	states                sync.Map // net.Conn -> http.ConnState
+	closedNew, closedIdle atomic.Int64
+	closedActive          atomic.Int64
 
 	mu        sync.Mutex
 	calls     int64
@@ -107,10 +114,23 @@ func functionMain(c *child.Conn) error {
 		return err
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			if st == http.StateNew {
+		ConnState: func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
 				s.newConns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				prev, _ := s.states.LoadAndDelete(c)
+				switch prev {
+				case http.StateNew:
+					s.closedNew.Add(1)
+				case http.StateIdle:
+					s.closedIdle.Add(1)
+				default:
+					s.closedActive.Add(1)
+				}
+				return
 			}
+			s.states.Store(c, st)
 		}}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -149,6 +169,9 @@ func (s *fnServer) reset(delay time.Duration) {
 	s.delay.Store(int64(delay))
 	s.maxInFlight.Store(s.inFlight.Load())
 	s.newConns.Store(0)
+	s.closedNew.Store(0)
+	s.closedIdle.Store(0)
+	s.closedActive.Store(0)
 	s.calls, s.refused, s.busy, s.first, s.last, s.durations = 0, 0, 0, time.Time{}, time.Time{}, nil
 	s.cpu0 = machine.CPUTime()
 }
@@ -158,7 +181,8 @@ func (s *fnServer) stats() FunctionStats {
 	defer s.mu.Unlock()
 	d := append([]time.Duration(nil), s.durations...)
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return FunctionStats{Calls: s.calls, Refused: s.refused, NewConns: s.newConns.Load(), MaxInFlight: s.maxInFlight.Load(), Busy: s.busy,
+	return FunctionStats{Calls: s.calls, Refused: s.refused, NewConns: s.newConns.Load(),
+		ClosedNew: s.closedNew.Load(), ClosedIdle: s.closedIdle.Load(), ClosedActive: s.closedActive.Load(), MaxInFlight: s.maxInFlight.Load(), Busy: s.busy,
 		First: s.first, Last: s.last, P50: percentile(d, 50), P99: percentile(d, 99),
 		CPU: machine.CPUTime() - s.cpu0, Delay: time.Duration(s.delay.Load())}
 }

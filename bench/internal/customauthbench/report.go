@@ -7,6 +7,7 @@ import (
 
 	"github.com/portico-iot/portico/bench/internal/cpuprof"
 	"github.com/portico-iot/portico/bench/internal/material"
+	"github.com/portico-iot/portico/internal/function"
 )
 
 // Markers delimit this scenario's section in docs/benchmarks.md.
@@ -345,20 +346,27 @@ func (r *Result) boundsMarkdown(b *strings.Builder) {
 	}
 	w("\n\n")
 	if len(r.Storms) > 0 {
-		var dialled, calls int64
-		for _, s := range r.Storms {
+		var dialled, calls, closedIdle, closedNew, firstDialled int64
+		for k, s := range r.Storms {
 			dialled += s.Function.NewConns
 			calls += s.Function.Calls
+			closedIdle += s.Function.ClosedIdle
+			closedNew += s.Function.ClosedNew
+			if k == 0 {
+				firstDialled = s.Function.NewConns
+			}
 		}
-		client := "internal/function's default client (up to 256 idle connections per function)"
+		client := fmt.Sprintf("internal/function's default client (up to %d idle connections per function host)", function.MaxIdleConnsPerHost)
 		if r.Options.NetHTTPDefaultClient {
 			client = "`&http.Client{}` (net/http's default transport, 2 idle connections per host; `-net-http-default-client`)"
 		}
-		w("**Storm.** Portico called the function through %s: %d of the %d calls in all storms dialled a new TCP connection. "+
-			"With net/http's default of 2 idle connections per host (what `function.New` used before commit 4798241; `-net-http-default-client` measures it), 75-95%% of the calls dialled a new connection in every storm, "+
-			"and when this was profiled `net/http.(*Transport).dialConnFor` took about 10%% of Portico's CPU in the 2,000-at-once storm (`customauth.(*Authenticator).Authenticate`, inclusive: about 180 µs per connect, against about 95 with the pool), and every such call left a TIME_WAIT socket on Portico's side "+
-			"(thousands per storm; towards a remote function, a few hundred calls a second for a minute exhaust the ephemeral ports). "+
-			"The pool grows during the first storm after start (its calls dial) and is reused after.\n\n", client, dialled, calls)
+		w("**Storm.** Portico called the function through %s: %d of the %d calls in all storms dialled a new TCP connection (%d of them in the first storm, while the pool grew); "+
+			"the function server saw %d connections closed idle (Portico closing what its pool does not keep) and %d closed before their first request (dialled for a call that got an idle connection first). ",
+			client, dialled, calls, firstDialled, closedIdle, closedNew)
+		w("With net/http's default of 2 idle connections per host (what `function.New` used before commits 4798241 and 69f6348; `-net-http-default-client` measures it), 75-95%% of the calls dialled a new connection in every storm, " +
+			"and when this was profiled `net/http.(*Transport).dialConnFor` took about 10%% of Portico's CPU in the 2,000-at-once storm (`customauth.(*Authenticator).Authenticate`, inclusive: about 180 µs per connect, against about 95 with the pool), and every such call left a TIME_WAIT socket on Portico's side " +
+			"(thousands per storm; towards a remote function, a few hundred calls a second for a minute exhaust the ephemeral ports). " +
+			"With 256 idle connections per host, most calls still dialled: on this starved machine a call's round trip stretches far beyond the function's 10 ms, so over 1,000 calls were in flight at Portico's transport.\n\n")
 		w("Lock wait is large and erratic when 2,000 devices connect at once. A mutex profile (`-mutexprofile FILE`, then `go tool pprof -top`) showed the goroutines queueing on the gateway-wide stop context: "+
 			"every connection derives `context.WithTimeout(g.stopCtx, ...)` in `gateway.(*Gateway).handle` and in `serveMQTTCustom`, and `superviseCustom` a `context.WithCancel(g.stopCtx)` for the session, "+
 			"and each of these adds and removes a child under that one context's mutex. With those derived from `context.Background()` instead (an experiment, not committed), the queue moved to mochi-mqtt's `Clients.Add` RWMutex "+
