@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"net/netip"
 	"slices"
 
 	"github.com/miekg/dns"
@@ -17,8 +18,10 @@ const (
 )
 
 // respond computes the reply to req, or nil when nothing must be sent (req is
-// itself a response). udp selects UDP size limits and truncation.
-func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
+// itself a response). udp selects UDP size limits and truncation; client is
+// the resolver's address, which latency answers use when the query carries
+// no EDNS Client Subnet.
+func (s *Server) respond(req *dns.Msg, udp bool, client netip.Addr) *dns.Msg {
 	if req.Response {
 		return nil
 	}
@@ -33,6 +36,7 @@ func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
 		}
 	}
 	size := minUDPSize
+	var ecs *dns.EDNS0_SUBNET
 	if opt := req.IsEdns0(); opt != nil {
 		if opts > 1 || opt.Hdr.Name != "." {
 			resp.Rcode = dns.RcodeFormatError
@@ -44,6 +48,11 @@ func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
 			return resp
 		}
 		size = max(minUDPSize, min(int(opt.UDPSize()), s.maxUDP))
+		var ok bool
+		if ecs, ok = clientSubnet(opt); !ok {
+			resp.Rcode = dns.RcodeFormatError
+			return resp
+		}
 	}
 	switch {
 	case req.Opcode != dns.OpcodeQuery:
@@ -71,7 +80,21 @@ func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
 		resp.Rcode = dns.RcodeServerFailure
 		return resp
 	}
-	snap.resolve(resp, lowerASCII(q.Name), q.Qtype)
+	qs := query{rnd: snap.rand, table: snap.latency, client: client, region: unknownRegion}
+	if ecs != nil {
+		qs.client = ecsClient(ecs)
+	}
+	snap.resolve(resp, lowerASCII(q.Name), q.Qtype, &qs)
+	if ecs != nil {
+		// RFC 7871 section 7.2.1: echo the option with the scope the
+		// answer holds for; 0 when it did not depend on the client.
+		scope := uint8(0)
+		if qs.latency && qs.client.IsValid() {
+			scope = uint8(qs.scope)
+		}
+		resp.IsEdns0().Option = append(resp.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET,
+			Family: ecs.Family, SourceNetmask: ecs.SourceNetmask, SourceScope: scope, Address: ecs.Address})
+	}
 
 	if udp {
 		resp.Truncate(size)
@@ -93,7 +116,7 @@ const (
 )
 
 // resolve fills resp for a canonical qname.
-func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
+func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16, q *query) {
 	z := s.findZone(qname)
 	if z == nil {
 		resp.Rcode = dns.RcodeRefused
@@ -106,7 +129,7 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 	var seen [maxCNAMEChain]string
 	seen[0] = qname
 	for hop := 0; ; hop++ {
-		out, rrs := z.lookup(name, qtype, s.rand)
+		out, rrs := z.lookup(name, qtype, q)
 		switch out {
 		case outAnswer:
 			resp.Answer = append(resp.Answer, rrs...)
@@ -123,7 +146,7 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 				resp.Authoritative = false
 			}
 			resp.Ns = append(resp.Ns, rrs...)
-			resp.Extra = append(resp.Extra, z.glue(rrs, s.rand)...)
+			resp.Extra = append(resp.Extra, z.glue(rrs, q)...)
 			return
 		}
 		// A CNAME: answer it, then what its target holds if that is ours too,
@@ -142,7 +165,7 @@ func (s *snapshot) resolve(resp *dns.Msg, qname string, qtype uint16) {
 }
 
 // lookup finds name (canonical, inside z) and says what answers qtype there.
-func (z *zoneIndex) lookup(name string, qtype uint16, rnd RandN) (outcome, []dns.RR) {
+func (z *zoneIndex) lookup(name string, qtype uint16, q *query) (outcome, []dns.RR) {
 	// Walk down from the origin towards name: stop at a delegation, or where
 	// the tree ends (the closest encloser) for NXDOMAIN or a wildcard.
 	offsets := dns.Split(name)
@@ -152,10 +175,10 @@ func (z *zoneIndex) lookup(name string, qtype uint16, rnd RandN) (outcome, []dns
 		suffix := name[offsets[i]:]
 		nd := z.nodes[suffix]
 		if nd == nil {
-			return z.wildcard(name, encloser, qtype, rnd)
+			return z.wildcard(name, encloser, qtype, q)
 		}
 		if ns := nd.sets[dns.TypeNS]; ns != nil {
-			return outReferral, ns.records(rnd)
+			return outReferral, ns.records(q)
 		}
 		encloser = suffix
 	}
@@ -163,12 +186,12 @@ func (z *zoneIndex) lookup(name string, qtype uint16, rnd RandN) (outcome, []dns
 	if nd == nil {
 		return outNXDomain, nil
 	}
-	return nd.answer(qtype, "", rnd)
+	return nd.answer(qtype, "", q)
 }
 
 // wildcard answers a name that does not exist from the wildcard at its
 // closest encloser (RFC 4592), or says NXDOMAIN.
-func (z *zoneIndex) wildcard(name, encloser string, qtype uint16, rnd RandN) (outcome, []dns.RR) {
+func (z *zoneIndex) wildcard(name, encloser string, qtype uint16, q *query) (outcome, []dns.RR) {
 	source := "*." + encloser
 	if encloser == "." {
 		source = "*."
@@ -177,12 +200,12 @@ func (z *zoneIndex) wildcard(name, encloser string, qtype uint16, rnd RandN) (ou
 	if nd == nil {
 		return outNXDomain, nil
 	}
-	return nd.answer(qtype, name, rnd)
+	return nd.answer(qtype, name, q)
 }
 
 // answer picks the records of a node for qtype. A non-empty owner means the
 // node is a wildcard and its records are synthesized for that owner.
-func (nd *node) answer(qtype uint16, owner string, rnd RandN) (outcome, []dns.RR) {
+func (nd *node) answer(qtype uint16, owner string, q *query) (outcome, []dns.RR) {
 	if len(nd.sets) == 0 {
 		return outNoData, nil
 	}
@@ -209,7 +232,7 @@ func (nd *node) answer(qtype uint16, owner string, rnd RandN) (outcome, []dns.RR
 	default:
 		return outNoData, nil
 	}
-	rrs := set.records(rnd)
+	rrs := set.records(q)
 	if owner == "" {
 		// Shared with the snapshot: callers only append it to their own slices.
 		return out, rrs
@@ -224,7 +247,7 @@ func (nd *node) answer(qtype uint16, owner string, rnd RandN) (outcome, []dns.RR
 
 // glue returns the address records the zone holds for the name servers of a
 // referral.
-func (z *zoneIndex) glue(ns []dns.RR, rnd RandN) []dns.RR {
+func (z *zoneIndex) glue(ns []dns.RR, q *query) []dns.RR {
 	var out []dns.RR
 	for _, rr := range ns {
 		nd := z.nodes[lowerASCII(rr.(*dns.NS).Ns)]
@@ -233,7 +256,7 @@ func (z *zoneIndex) glue(ns []dns.RR, rnd RandN) []dns.RR {
 		}
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 			if set := nd.sets[t]; set != nil {
-				out = append(out, set.records(rnd)...)
+				out = append(out, set.records(q)...)
 			}
 		}
 	}

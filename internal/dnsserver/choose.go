@@ -8,6 +8,7 @@ type candidate struct {
 	healthy   bool
 	weight    uint8
 	secondary bool
+	region    string
 }
 
 // resolved is what one name and type answer with in a snapshot, and whether
@@ -20,7 +21,10 @@ type resolved struct {
 // choose applies a routing policy to a group's members (reference C.8).
 // Every decision that health alone settles is made here, once per snapshot;
 // only weighted choices and large multivalue groups are left to the query.
-func choose(policy Policy, members []candidate) resolved {
+func choose(policy Policy, members []candidate, regions []string) resolved {
+	if policy == PolicyLatency {
+		return latencyChoice(members, regions)
+	}
 	var usable, healthy []candidate
 	for _, c := range members {
 		if c.set == nil {
@@ -102,7 +106,7 @@ func multiValue(pool []candidate) *rrset {
 	dynamic := len(pool) > MaxMultiValue
 	for i, c := range pool {
 		options[i] = c.set
-		dynamic = dynamic || c.set.pick != nil
+		dynamic = dynamic || c.set.dynamic()
 	}
 	if dynamic {
 		return &rrset{pick: &picker{options: options, limit: MaxMultiValue}}

@@ -46,7 +46,7 @@ func TestFailoverChoice(t *testing.T) {
 		{"primary is a dangling alias", []candidate{{healthy: true}, secondary(false)}, true, false},
 	}
 	for _, tc := range cases {
-		got := choose(PolicyFailover, tc.members)
+		got := choose(PolicyFailover, tc.members, nil)
 		want := p
 		if tc.wantSecondary {
 			want = s

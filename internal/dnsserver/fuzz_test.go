@@ -21,8 +21,21 @@ func FuzzQuery(f *testing.F) {
 			member(f, "b", "", 2, "w.yourcompany.com. 60 IN A 192.0.2.2"),
 		}},
 		{Name: "*.alias.yourcompany.com.", Type: dns.TypeA, Members: []Member{{Alias: &Alias{Zone: "yourcompany.com.", Name: "w.yourcompany.com."}}}},
+		// Latency: per-client answers, one region unhealthy, an alias to a weighted group.
+		{Name: "lat.yourcompany.com.", Type: dns.TypeA, Policy: PolicyLatency, Members: []Member{
+			{ID: "east", Region: "us-east-1", Records: []dns.RR{mustRR(f, "lat.yourcompany.com. 60 IN A 192.0.2.1")}, Down: true},
+			{ID: "west", Region: "us-west-2", Records: []dns.RR{mustRR(f, "lat.yourcompany.com. 60 IN A 192.0.2.2")}},
+			{ID: "eu", Region: "eu-west-1", Alias: &Alias{Zone: "yourcompany.com.", Name: "w.yourcompany.com."}},
+		}},
 	}
-	srv.snap.Store(buildSnapshot(zones, 1, nil, srv.cfg.Rand, srv.logger))
+	table, err := NewLatencyTable([]LatencyEntry{
+		{netip.MustParsePrefix("10.1.0.0/16"), "us-east-1"}, {netip.MustParsePrefix("10.2.0.0/16"), "us-west-2"},
+		{netip.MustParsePrefix("10.2.3.0/24"), "eu-west-1"}, {netip.MustParsePrefix("2001:db8::/32"), "eu-west-1"},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	srv.snap.Store(buildSnapshot(zones, 1, nil, srv.cfg.Rand, table, srv.logger))
 	seed := func(name string, qtype uint16, edns int) {
 		m := new(dns.Msg)
 		m.SetQuestion(name, qtype)
@@ -45,6 +58,31 @@ func FuzzQuery(f *testing.F) {
 	seed("example.org.", dns.TypeA, 0)
 	seed("w.yourcompany.com.", dns.TypeA, 0)
 	seed("x.alias.yourcompany.com.", dns.TypeANY, 0)
+	// EDNS Client Subnet: IPv4 and IPv6 subnets, a /0, a scope set in the
+	// query (FORMERR), two options.
+	ecsSeed := func(name string, family uint16, source, scope uint8, addr string, twice bool) {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.SetEdns0(1232, false)
+		e := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: family, SourceNetmask: source, SourceScope: scope,
+			Address: netip.MustParseAddr(addr).AsSlice()}
+		m.IsEdns0().Option = append(m.IsEdns0().Option, e)
+		if twice {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, e)
+		}
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	ecsSeed("lat.yourcompany.com.", 1, 24, 0, "10.1.2.0", false)
+	ecsSeed("lat.yourcompany.com.", 1, 24, 0, "10.2.3.0", false)
+	ecsSeed("lat.yourcompany.com.", 2, 56, 0, "2001:db8:1::", false)
+	ecsSeed("lat.yourcompany.com.", 1, 0, 0, "0.0.0.0", false)
+	ecsSeed("lat.yourcompany.com.", 1, 24, 16, "10.1.2.0", false)
+	ecsSeed("iot.yourcompany.com.", 1, 32, 0, "10.2.3.4", true)
+	seed("lat.yourcompany.com.", dns.TypeANY, 1232)
 	f.Add([]byte{0x12, 0x34, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff})
 	f.Add([]byte{})
 
@@ -54,7 +92,7 @@ func FuzzQuery(f *testing.F) {
 			return // the miekg server answers FORMERR or drops it before the handler
 		}
 		for _, udp := range []bool{true, false} {
-			resp := srv.respond(req, udp)
+			resp := srv.respond(req, udp, netip.MustParseAddr("192.0.2.53"))
 			if resp == nil {
 				if !req.Response {
 					t.Fatal("no reply to a query")
@@ -86,10 +124,10 @@ func FuzzQuery(f *testing.F) {
 func FuzzTransfer(f *testing.F) {
 	srv := New(Config{TransferAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Now: func() time.Time { return time.Unix(0, 0) }})
 	// Two versions (serials 1 and 2), so that IXFR from 1 is incremental.
-	srv.publish(buildSnapshot(transferZones(f), 1, nil, srv.cfg.Rand, srv.logger))
+	srv.publish(buildSnapshot(transferZones(f), 1, nil, srv.cfg.Rand, nil, srv.logger))
 	changed := transferZones(f)
 	changed[0].Records = append(changed[0].Records[:3], mustRR(f, "new.yourcompany.com. 60 IN A 192.0.2.99"))
-	srv.publish(buildSnapshot(changed, 2, nil, srv.cfg.Rand, srv.logger))
+	srv.publish(buildSnapshot(changed, 2, nil, srv.cfg.Rand, nil, srv.logger))
 	for _, q := range []*dns.Msg{
 		new(dns.Msg).SetAxfr("yourcompany.com."),
 		new(dns.Msg).SetAxfr("portico.internal."),

@@ -92,15 +92,15 @@ func (r *groupResolver) resolve(k setKey, depth int) resolved {
 		members = append(members, r.member(k, m, depth))
 	}
 	delete(r.active, k)
-	res := choose(g.Policy, members)
+	res := choose(g.Policy, members, r.snap.latency.Regions())
 	r.done[k] = res
 	return res
 }
 
 // member resolves one member of the group k.
 func (r *groupResolver) member(k setKey, m Member, depth int) candidate {
-	c := candidate{healthy: m.HealthCheck == "" || r.health == nil || r.health.Healthy(m.HealthCheck),
-		weight: m.Weight, secondary: m.Secondary}
+	c := candidate{healthy: !m.Down && (m.HealthCheck == "" || r.health == nil || r.health.Healthy(m.HealthCheck)),
+		weight: m.Weight, secondary: m.Secondary, region: m.Region}
 	if m.Alias == nil {
 		var rrs []dns.RR
 		for _, rr := range m.Records {

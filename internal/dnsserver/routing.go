@@ -21,6 +21,11 @@ const (
 	PolicyWeighted
 	// PolicyMultiValue answers up to MaxMultiValue healthy members.
 	PolicyMultiValue
+	// PolicyLatency answers the member of the client's region
+	// (Config.Latency) while it is healthy, else the first healthy member
+	// in the fallback order (latency.go). Decided per snapshot for every
+	// region; a query only looks its client up.
+	PolicyLatency
 )
 
 // MaxMultiValue is how many members a multivalue answer holds at most.
@@ -57,6 +62,11 @@ type Member struct {
 	// Secondary marks the SECONDARY of a PolicyFailover group (false is
 	// the PRIMARY).
 	Secondary bool
+	// Region is the member's region in a PolicyLatency group.
+	Region string
+	// Down makes the member unhealthy whatever its health check says (an
+	// endpoint hostname whose domain configuration is disabled).
+	Down bool
 }
 
 // Alias points a member at another name served by this server.
@@ -76,11 +86,17 @@ type RandN func(n uint32) uint32
 
 // rrset is what one owner name answers for one type: static records, or a
 // choice made per query (weighted, more than MaxMultiValue multivalue
-// members).
+// members, latency).
 type rrset struct {
 	static []dns.RR
 	pick   *picker
+	// latency holds the answer per region of the latency table, then the
+	// answer for clients of no region (latencyChoice).
+	latency []*rrset
 }
+
+// dynamic reports whether the answer is chosen per query.
+func (s *rrset) dynamic() bool { return s.pick != nil || s.latency != nil }
 
 // picker chooses per query among options.
 type picker struct {
@@ -93,17 +109,24 @@ type picker struct {
 
 // records returns the records to answer with. The result is shared with the
 // snapshot: callers only append it to their own slices or copy it.
-func (s *rrset) records(rnd RandN) []dns.RR {
-	if s.pick == nil {
+func (s *rrset) records(q *query) []dns.RR {
+	switch {
+	case s.latency != nil:
+		i := q.clientRegion()
+		if i < 0 || i >= len(s.latency)-1 {
+			i = len(s.latency) - 1
+		}
+		return s.latency[i].records(q)
+	case s.pick == nil:
 		return s.static
 	}
-	return s.pick.choose(rnd)
+	return s.pick.choose(q)
 }
 
-func (p *picker) choose(rnd RandN) []dns.RR {
+func (p *picker) choose(q *query) []dns.RR {
 	if p.cum != nil {
 		total := p.cum[len(p.cum)-1]
-		x := rnd(total)
+		x := q.rnd(total)
 		// Binary search the first cumulative weight above x.
 		lo, hi := 0, len(p.cum)-1
 		for lo < hi {
@@ -114,7 +137,7 @@ func (p *picker) choose(rnd RandN) []dns.RR {
 				lo = mid + 1
 			}
 		}
-		return p.options[lo].records(rnd)
+		return p.options[lo].records(q)
 	}
 	// A partial Fisher-Yates shuffle of the option indexes picks limit of
 	// them without repetition.
@@ -124,9 +147,9 @@ func (p *picker) choose(rnd RandN) []dns.RR {
 	}
 	var out []dns.RR
 	for i := 0; i < p.limit && i < len(idx); i++ {
-		j := i + int(rnd(uint32(len(idx)-i)))
+		j := i + int(q.rnd(uint32(len(idx)-i)))
 		idx[i], idx[j] = idx[j], idx[i]
-		out = append(out, p.options[idx[i]].records(rnd)...)
+		out = append(out, p.options[idx[i]].records(q)...)
 	}
 	return out
 }
@@ -149,6 +172,17 @@ func (s *rrset) renamed(owner string) *rrset {
 			p.options[i] = o.renamed(owner)
 		}
 		out.pick = p
+	}
+	if s.latency != nil {
+		// Regions often share a set: rename each once.
+		done := map[*rrset]*rrset{}
+		out.latency = make([]*rrset, len(s.latency))
+		for i, o := range s.latency {
+			if done[o] == nil {
+				done[o] = o.renamed(owner)
+			}
+			out.latency[i] = done[o]
+		}
 	}
 	return out
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// Rand makes the per-query choices of weighted and multivalue groups;
 	// nil means math/rand/v2. Tests pass a seeded source.
 	Rand RandN
+	// Latency maps client addresses to regions for latency groups; nil
+	// answers every client of a latency group as one of no region.
+	Latency *LatencyTable
 	// Logger receives reload problems; nil discards.
 	Logger *slog.Logger
 	// MaxUDPSize caps UDP answers whatever EDNS0 buffer the client
@@ -143,7 +146,7 @@ func (s *Server) Reload(ctx context.Context) error {
 		return nil
 	}
 	s.zones, s.generation, s.loaded = zones, gen, true
-	s.publish(buildSnapshot(zones, gen, s.cfg.Health, s.cfg.Rand, s.logger))
+	s.publish(buildSnapshot(zones, gen, s.cfg.Health, s.cfg.Rand, s.cfg.Latency, s.logger))
 	return nil
 }
 
@@ -164,7 +167,7 @@ func (s *Server) HealthChanged() {
 	if !s.loaded {
 		return
 	}
-	s.publish(buildSnapshot(s.zones, s.generation, s.cfg.Health, s.cfg.Rand, s.logger))
+	s.publish(buildSnapshot(s.zones, s.generation, s.cfg.Health, s.cfg.Rand, s.cfg.Latency, s.logger))
 }
 
 // Listen binds the UDP and TCP sockets (Run calls it if needed). Call it
@@ -393,7 +396,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 		return
 	}
-	resp := s.respond(req, udp)
+	resp := s.respond(req, udp, remoteAddr(w.RemoteAddr()))
 	if resp == nil {
 		return
 	}

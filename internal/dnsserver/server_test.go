@@ -428,7 +428,7 @@ func TestBadZoneData(t *testing.T) {
 		),
 		StaticZone("good.example", []string{"ns.other.example"}, 1, mustRR(t, "a.good.example. 60 IN A 198.51.100.1")),
 	}
-	snap := buildSnapshot(zones, 1, nil, nil, New(Config{}).logger)
+	snap := buildSnapshot(zones, 1, nil, nil, nil, New(Config{}).logger)
 	if _, ok := snap.zones["nosoa.example."]; ok {
 		t.Error("a zone without SOA is served")
 	}

@@ -16,6 +16,8 @@ type snapshot struct {
 	// rand makes the per-query choices of weighted and large multivalue
 	// groups.
 	rand RandN
+	// latency maps clients to regions for latency groups (nil: none).
+	latency *LatencyTable
 }
 
 // zoneIndex is one zone, indexed by canonical owner name.
@@ -91,8 +93,8 @@ func lowerASCII(s string) string {
 // outside its zone is dropped and logged. One bad record never takes the
 // other zones down. Record groups are resolved after every zone's records
 // are indexed, since an alias may point into another zone.
-func buildSnapshot(zones []Zone, generation uint64, health Health, rnd RandN, logger *slog.Logger) *snapshot {
-	snap := &snapshot{generation: generation, zones: make(map[string]*zoneIndex, len(zones)), rand: rnd}
+func buildSnapshot(zones []Zone, generation uint64, health Health, rnd RandN, latency *LatencyTable, logger *slog.Logger) *snapshot {
+	snap := &snapshot{generation: generation, zones: make(map[string]*zoneIndex, len(zones)), rand: rnd, latency: latency}
 	buf := make([]byte, dns.MaxMsgSize)
 	var served []Zone
 	for _, z := range zones {

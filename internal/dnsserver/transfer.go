@@ -99,8 +99,14 @@ func compareNames(a, b string) int {
 }
 
 // all returns every record an rrset can answer with: a per-query choice
-// contributes all of its options.
+// contributes all of its options (a latency choice its answer for clients
+// of no region).
 func (s *rrset) all() []dns.RR {
+	if s.latency != nil {
+		// A latency name transfers as clients of no region see it:
+		// secondaries know no client table.
+		return s.latency[len(s.latency)-1].all()
+	}
 	if s.pick == nil {
 		return s.static
 	}

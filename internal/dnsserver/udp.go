@@ -112,5 +112,5 @@ func (s *Server) answerPacket(raw []byte, remote netip.Addr) *dns.Msg {
 		// Over UDP a transfer request has a single reply.
 		return s.transferReplies(req, true)[0]
 	}
-	return s.respond(req, true)
+	return s.respond(req, true, remote)
 }

@@ -88,7 +88,7 @@ func TestUDPAcceptRules(t *testing.T) {
 // reply packs, matches the query's ID and fits the size limit.
 func FuzzUDPPacket(f *testing.F) {
 	srv := New(Config{TransferAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	srv.publish(buildSnapshot(transferZones(f), 1, nil, srv.cfg.Rand, srv.logger))
+	srv.publish(buildSnapshot(transferZones(f), 1, nil, srv.cfg.Rand, nil, srv.logger))
 	for _, m := range []*dns.Msg{
 		new(dns.Msg).SetQuestion("iot.yourcompany.com.", dns.TypeA),
 		new(dns.Msg).SetQuestion("big.yourcompany.com.", dns.TypeTXT),
