@@ -32,6 +32,7 @@ func (h *handler) registerDevices() {
 	h.registerThings()
 	h.registerPolicies()
 	h.registerCACertificates()
+	h.registerCertificateTransfers()
 }
 
 // certEpoch renders a time as a restJson1 timestamp (epoch seconds with a
@@ -133,6 +134,7 @@ type certificateDescriptionJSON struct {
 	GenerationID     string                   `json:"generationId,omitempty"`
 	Validity         *certificateValidityJSON `json:"validity,omitempty"`
 	CertificateMode  string                   `json:"certificateMode,omitempty"`
+	TransferData     *transferDataJSON        `json:"transferData,omitempty"`
 }
 
 func (h *handler) describeCertificate(w http.ResponseWriter, r *http.Request) {
@@ -153,6 +155,7 @@ func (h *handler) describeCertificate(w http.ResponseWriter, r *http.Request) {
 		CustomerVersion:  c.CustomerVersion,
 		GenerationID:     c.GenerationID,
 		CertificateMode:  string(c.Mode),
+		TransferData:     transferDataOf(c.Transfer),
 	}
 	if !c.NotBefore.IsZero() || !c.NotAfter.IsZero() {
 		d.Validity = &certificateValidityJSON{NotBefore: certEpoch(c.NotBefore), NotAfter: certEpoch(c.NotAfter)}
