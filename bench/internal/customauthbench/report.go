@@ -228,6 +228,9 @@ func (r *Result) stormMarkdown(b *strings.Builder) {
 	for _, v := range r.StormVerdicts() {
 		w("- %s\n", v)
 	}
+	if t := r.stormProfileTable(); t != "" {
+		w("\n%s", t)
+	}
 	for _, s := range r.Storms {
 		if s.Errors == 0 {
 			continue
@@ -291,10 +294,11 @@ func (r *Result) StormVerdicts() []string {
 			text += fmt.Sprintf("**The function bounds it**: each connect waits for its call, and %d at once over (%v + the connect time without the function, p50 %.1f ms) predicts %.0f/s; measured %.0f/s, %.2fx of that, "+
 				"so Portico adds nothing beyond the function's time.", s.Conns, d, ms(fast.P50), predicted, slow.Rate, slow.Rate/predicted)
 		} else {
-			text += fmt.Sprintf("The function is not the bound: Portico calls it concurrently, and the storm is bounded by CPU for the handshakes, as the instant-function storm is "+
-				"(and the cached-decision runs: %.0f connects/s). Portico's CPU per connect: %.0f µs against the slow function, %.0f against the instant one. "+
+			text += fmt.Sprintf("The function is not the bound: Portico calls it concurrently, and the storm is bounded by CPU, as the instant-function storm is: for the handshakes, and for Portico's side of each call. "+
+				"Portico's CPU per connect is %.0f µs against the slow function and %.0f against the instant one, against %.0f for a cached decision (%.0f connects/s with %d connecting at once): "+
+				"about %.0f µs per call (building and encoding the event, the HTTP round trip, parsing the answer and its policy; the profile table below). "+
 				"Portico, the load generator and the function together used %.0f%% of the %s cores during these storms (median).",
-				cached, slow.ServerCPU, fast.ServerCPU, 100*slow.MachineCPU, r.Machine.NProc)
+				slow.ServerCPU, fast.ServerCPU, r.Summarize(SideCustom).ServerCPU, cached, r.Options.Conns, fast.ServerCPU-r.Summarize(SideCustom).ServerCPU, 100*slow.MachineCPU, r.Machine.NProc)
 			if slow.MachineCPU > 0 && slow.MachineCPU < 0.8 {
 				text += " The rest went to the machine's other processes (see the load averages): on a quiet machine the same storm would run faster, bounded by the same handshakes."
 			}
@@ -373,4 +377,70 @@ func (r *Result) boundsMarkdown(b *strings.Builder) {
 			"and the storm rates did not change beyond the run-to-run noise: with 2,000 connections in flight on %s cores, goroutines wait at the first global lock they meet instead of in the run queue. "+
 			"These locks are not what bounds the storm here; on a machine with many cores they are the first to shard (per-connection deadlines instead of contexts derived from `stopCtx`).\n\n", r.Machine.NProc)
 	}
+}
+
+// stormProfileTable is Portico's CPU per connect by profile category for
+// each (concurrency, delay) of the storms, next to the cached decision.
+func (r *Result) stormProfileTable() string {
+	type col struct {
+		label string
+		per   map[string]time.Duration
+	}
+	var cols []col
+	for _, sum := range r.StormSummaries() {
+		agg := map[string]time.Duration{}
+		var n int64
+		for _, s := range r.Storms {
+			if s.Conns != sum.Conns || s.Delay != sum.Delay || s.Profile == nil {
+				continue
+			}
+			n += s.Completed
+			for k, v := range s.Profile {
+				agg[k] += v
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		for k := range agg {
+			agg[k] /= time.Duration(n)
+		}
+		cols = append(cols, col{fmt.Sprintf("storm, %d at once, function %s", sum.Conns, delayLabel(sum.Delay)), agg})
+	}
+	if len(cols) == 0 {
+		return ""
+	}
+	cached := map[string]time.Duration{}
+	for _, c := range Categories() {
+		cached[c] = time.Duration(r.categoryPer(SideCustom, c) * float64(time.Microsecond))
+	}
+	cols = append([]col{{sideLabel[SideCustom] + " (runs above)", cached}}, cols...)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Where Portico's CPU goes per connect in the storms (CPU profile of every storm, µs per connected device, same categories as above):\n\n| category |")
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s |", c.label)
+	}
+	fmt.Fprintf(&b, "\n| --- |%s\n", strings.Repeat(" ---: |", len(cols)))
+	total := make([]time.Duration, len(cols))
+	for _, cat := range Categories() {
+		nonzero := false
+		for _, c := range cols {
+			nonzero = nonzero || c.per[cat] != 0
+		}
+		if !nonzero {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s |", cat)
+		for i, c := range cols {
+			fmt.Fprintf(&b, " %.1f |", us(c.per[cat]))
+			total[i] += c.per[cat]
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| total sampled |")
+	for _, t := range total {
+		fmt.Fprintf(&b, " %.1f |", us(t))
+	}
+	b.WriteString("\n\n")
+	return b.String()
 }
