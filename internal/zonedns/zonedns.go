@@ -1,6 +1,7 @@
 // Package zonedns turns the hosted zones of internal/zone into what the DNS
 // server serves: plain records, and record groups (failover, weighted,
-// multivalue, aliases) whose answers the server picks by policy and health. It keeps the two packages independent of each other.
+// multivalue, latency, aliases) whose answers the server picks by policy and
+// health. It keeps the two packages independent of each other.
 package zonedns
 
 import (
@@ -22,6 +23,10 @@ func Zones(data *zone.Data) ([]dnsserver.Zone, error) {
 		if _, dup := origins[z.ID]; !dup {
 			origins[z.ID] = z.Origin
 		}
+	}
+	if data.Own != nil {
+		// Aliases to endpoint hostnames: Portico's own zone, served beside.
+		origins[data.Own.ID] = data.Own.Origin
 	}
 	for _, z := range data.Zones {
 		rrs, err := z.RRs()
@@ -45,6 +50,7 @@ func Zones(data *zone.Data) ([]dnsserver.Zone, error) {
 var policies = map[string]dnsserver.Policy{
 	zone.PolicySimple: dnsserver.PolicySimple, zone.PolicyFailover: dnsserver.PolicyFailover,
 	zone.PolicyWeighted: dnsserver.PolicyWeighted, zone.PolicyMultiValue: dnsserver.PolicyMultiValue,
+	zone.PolicyLatency: dnsserver.PolicyLatency,
 }
 
 // group converts one routed group; origins maps hosted zone IDs to origins.
@@ -55,7 +61,8 @@ func group(g zone.Group, origins map[string]string) (dnsserver.RecordGroup, erro
 	}
 	rg := dnsserver.RecordGroup{Name: owner, Type: dns.StringToType[g.Type], Policy: policies[g.Policy]}
 	for _, rs := range g.Sets {
-		m := dnsserver.Member{ID: rs.SetIdentifier, HealthCheck: rs.HealthCheckID, Secondary: rs.Failover == zone.FailoverSecondary}
+		m := dnsserver.Member{ID: rs.SetIdentifier, HealthCheck: rs.HealthCheckID, Secondary: rs.Failover == zone.FailoverSecondary,
+			Region: rs.Region}
 		if rs.Weight != nil {
 			m.Weight = uint8(min(max(*rs.Weight, 0), 255))
 		}

@@ -45,3 +45,25 @@ func TestZonesConvertsGroups(t *testing.T) {
 		t.Errorf("an alias into a deleted zone kept a member: %+v", gone)
 	}
 }
+
+func TestZonesLatencyAndOwnZone(t *testing.T) {
+	data := &zone.Data{Generation: 4, Own: &zone.ZoneRef{ID: "ZPORTICOABC", Origin: "portico.internal."}, Zones: []zone.ZoneData{
+		{ID: "ZA", Name: "example.com.", Origin: "example.com.", RecordSets: []zone.RecordSet{
+			{Name: "example.com.", Type: "A", Alias: &zone.AliasTarget{HostedZoneID: "ZPORTICOABC", DNSName: "abc-ats.iot.us-east-1.portico.internal.", EvaluateTargetHealth: true}},
+			{Name: "lat.example.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.1"}, SetIdentifier: "east", Region: "us-east-1", HealthCheckID: "hc"},
+			{Name: "lat.example.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.2"}, SetIdentifier: "west", Region: "us-west-2"},
+		}},
+	}}
+	zones, err := Zones(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apex, lat := zones[0].Groups[0], zones[0].Groups[1]
+	if apex.Members[0].Alias == nil || *apex.Members[0].Alias != (dnsserver.Alias{Zone: "portico.internal.", Name: "abc-ats.iot.us-east-1.portico.internal.", EvaluateTargetHealth: true}) {
+		t.Errorf("alias to the endpoint hostname: %+v", apex)
+	}
+	if lat.Policy != dnsserver.PolicyLatency || len(lat.Members) != 2 || lat.Members[0].Region != "us-east-1" ||
+		lat.Members[0].HealthCheck != "hc" || lat.Members[1].Region != "us-west-2" {
+		t.Errorf("latency group %+v", lat)
+	}
+}

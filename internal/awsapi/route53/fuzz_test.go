@@ -29,6 +29,11 @@ func FuzzChangeBatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// Portico's own zone: aliases to the endpoint hostname are accepted.
+	svc.Own = &zone.OwnZone{ID: zone.OwnZoneID("portico.internal"), Name: "portico.internal",
+		Serves: func(_ context.Context, name, typ string) (bool, error) {
+			return name == "a1b2-ats.iot.us-east-1.portico.internal." && typ == "A", nil
+		}}
 	h := New(svc, apitest.Logger())
 
 	for _, seed := range []string{
@@ -42,10 +47,17 @@ func FuzzChangeBatch(f *testing.F) {
 			`<Change><Action>CREATE</Action><ResourceRecordSet><Name>yourcompany.com</Name><Type>A</Type><AliasTarget><HostedZoneId>/hostedzone/ZONEID</HostedZoneId><DNSName>w.yourcompany.com</DNSName><EvaluateTargetHealth>true</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
 		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>mv.yourcompany.com</Name><Type>A</Type><SetIdentifier>a</SetIdentifier><MultiValueAnswer>true</MultiValueAnswer><HealthCheckId>hc</HealthCheckId><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
 		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>x.yourcompany.com</Name><Type>A</Type><SetIdentifier>p</SetIdentifier><Failover>PRIMARY</Failover><Weight>-1</Weight><AliasTarget><HostedZoneId>Z2FDTNDATAQYW2</HostedZoneId><DNSName>d1.cloudfront.net</DNSName><EvaluateTargetHealth>maybe</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
+		// Latency: two regions, an unknown region, Region beside Weight, a latency alias to the endpoint hostname.
+		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>lat.yourcompany.com</Name><Type>A</Type><SetIdentifier>east</SetIdentifier><Region>us-east-1</Region><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords><HealthCheckId>hc</HealthCheckId></ResourceRecordSet></Change>` +
+			`<Change><Action>UPSERT</Action><ResourceRecordSet><Name>lat.yourcompany.com</Name><Type>A</Type><SetIdentifier>west</SetIdentifier><Region>us-west-2</Region><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.2</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change>` +
+			`<Change><Action>CREATE</Action><ResourceRecordSet><Name>lat.yourcompany.com</Name><Type>A</Type><SetIdentifier>eu</SetIdentifier><Region>eu-west-1</Region><AliasTarget><HostedZoneId>OWNZONE</HostedZoneId><DNSName>a1b2-ats.iot.us-east-1.portico.internal</DNSName><EvaluateTargetHealth>true</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
+		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>l.yourcompany.com</Name><Type>A</Type><SetIdentifier>x</SetIdentifier><Region>mars-north-1</Region><Weight>1</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
+		`<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>yourcompany.com</Name><Type>A</Type><AliasTarget><HostedZoneId>/hostedzone/OWNZONE</HostedZoneId><DNSName>A1B2-ats.iot.us-east-1.portico.internal.</DNSName><EvaluateTargetHealth>true</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`,
 		`<ChangeResourceRecordSetsRequest><ChangeBatch>`,
 		``,
 		`<a><ChangeBatch/></a>`,
 	} {
+		seed = strings.ReplaceAll(seed, "OWNZONE", svc.Own.ID)
 		f.Add([]byte(strings.ReplaceAll(seed, "ZONEID", z.HostedZone.ID)))
 	}
 

@@ -31,7 +31,7 @@ type xmlResourceRecordSetIn struct {
 	TTL                     *string           `xml:"TTL"`
 	SetIdentifier           *string           `xml:"SetIdentifier"`
 	Weight                  *string           `xml:"Weight"`
-	Region                  *present          `xml:"Region"`
+	Region                  *string           `xml:"Region"`
 	GeoLocation             *present          `xml:"GeoLocation"`
 	Failover                *string           `xml:"Failover"`
 	MultiValueAnswer        *string           `xml:"MultiValueAnswer"`
@@ -72,7 +72,6 @@ func unsupportedRouting(rs *xmlResourceRecordSetIn) (element, policy string) {
 		element, policy string
 		value           *present
 	}{
-		{"Region", "latency", rs.Region},
 		{"GeoLocation", "geolocation", rs.GeoLocation},
 		{"GeoProximityLocation", "geoproximity", rs.GeoProximityLocation},
 		{"CidrRoutingConfig", "IP-based (CIDR)", rs.CidrRoutingConfig},
@@ -86,8 +85,8 @@ func unsupportedRouting(rs *xmlResourceRecordSetIn) (element, policy string) {
 }
 
 // decodeChangeBatch turns a ChangeResourceRecordSetsRequest body into a
-// change batch. Routing policies Portico does not serve (latency,
-// geolocation, geoproximity, CIDR, traffic policies) are refused by name.
+// change batch. Routing policies Portico does not serve (geolocation,
+// geoproximity, CIDR, traffic policies) are refused by name.
 func decodeChangeBatch(body []byte) (zone.ChangeBatch, error) {
 	var req changeResourceRecordSetsRequest
 	if err := unmarshalXML(body, &req); err != nil {
@@ -111,11 +110,12 @@ func decodeChangeBatch(body []byte) (zone.ChangeBatch, error) {
 		}
 		if element, policy := unsupportedRouting(rs); element != "" {
 			return zone.ChangeBatch{}, fault.Coded(fault.Invalid, "InvalidInput",
-				"Portico does not support %s routing (%s) in resource record sets: it serves simple, failover, weighted and multivalue answer routing and alias records; change %d, %s %s",
+				"Portico does not support %s routing (%s) in resource record sets: it serves simple, failover, weighted, latency and multivalue answer routing and alias records; change %d, %s %s",
 				policy, element, i+1, *rs.Name, *rs.Type)
 		}
 		in := zone.RecordSetInput{Name: strings.TrimSpace(*rs.Name), Type: strings.TrimSpace(*rs.Type),
-			SetIdentifier: str(rs.SetIdentifier), Failover: str(rs.Failover), HealthCheckID: str(rs.HealthCheckID)}
+			SetIdentifier: str(rs.SetIdentifier), Failover: str(rs.Failover), Region: strings.TrimSpace(str(rs.Region)),
+			HealthCheckID: str(rs.HealthCheckID)}
 		if rs.TTL != nil {
 			ttl, err := strconv.ParseInt(strings.TrimSpace(*rs.TTL), 10, 64)
 			if err != nil {
@@ -190,6 +190,7 @@ type xmlResourceRecordSetOut struct {
 	Type             string              `xml:"Type"`
 	SetIdentifier    string              `xml:"SetIdentifier,omitempty"`
 	Weight           *int64              `xml:"Weight"`
+	Region           string              `xml:"Region,omitempty"`
 	Failover         string              `xml:"Failover,omitempty"`
 	MultiValueAnswer *bool               `xml:"MultiValueAnswer"`
 	TTL              *int64              `xml:"TTL"`
@@ -214,7 +215,7 @@ type xmlAliasTargetOut struct {
 
 func recordSetOut(rs zone.RecordSet) xmlResourceRecordSetOut {
 	out := xmlResourceRecordSetOut{Name: rs.Name, Type: rs.Type, SetIdentifier: rs.SetIdentifier, Weight: rs.Weight,
-		Failover: rs.Failover, HealthCheckID: rs.HealthCheckID}
+		Region: rs.Region, Failover: rs.Failover, HealthCheckID: rs.HealthCheckID}
 	if rs.MultiValueAnswer {
 		yes := true
 		out.MultiValueAnswer = &yes

@@ -462,12 +462,12 @@ func TestInvalidChangeBatch(t *testing.T) {
 		{"alias to a name without that type", []types.Change{chg(types.ChangeActionCreate, &types.ResourceRecordSet{Name: aws.String("app.yourcompany.com"), Type: types.RRTypeA,
 			AliasTarget: &types.AliasTarget{DNSName: aws.String("iot.yourcompany.com"), HostedZoneId: aws.String(zoneID), EvaluateTargetHealth: false}})},
 			"InvalidChangeBatch", "[Tried to create an alias that targets iot.yourcompany.com., type A in zone " + strings.TrimPrefix(zoneID, "/hostedzone/") + ", but that target was not found]"},
-		{"latency refused", []types.Change{chg(types.ChangeActionCreate, &types.ResourceRecordSet{Name: aws.String("app.yourcompany.com"), Type: types.RRTypeA,
-			SetIdentifier: aws.String("eu"), Region: types.ResourceRecordSetRegionEuWest1, TTL: aws.Int64(60), ResourceRecords: []types.ResourceRecord{{Value: aws.String("192.0.2.1")}}})},
-			"InvalidInput", "Portico does not support latency routing (Region) in resource record sets: it serves simple, failover, weighted and multivalue answer routing and alias records; change 1, app.yourcompany.com A"},
+		{"unknown latency region", []types.Change{chg(types.ChangeActionCreate, &types.ResourceRecordSet{Name: aws.String("app.yourcompany.com"), Type: types.RRTypeA,
+			SetIdentifier: aws.String("mars"), Region: types.ResourceRecordSetRegion("mars-north-1"), TTL: aws.Int64(60), ResourceRecords: []types.ResourceRecord{{Value: aws.String("192.0.2.1")}}})},
+			"InvalidInput", "1 validation error detected: Value 'mars-north-1' at 'changeBatch.changes.1.member.resourceRecordSet.region' failed to satisfy constraint: Member must satisfy enum value set: [" + strings.Join(zone.LatencyRegions, ", ") + "]"},
 		{"geolocation refused", []types.Change{chg(types.ChangeActionCreate, &types.ResourceRecordSet{Name: aws.String("app.yourcompany.com"), Type: types.RRTypeA,
 			SetIdentifier: aws.String("de"), GeoLocation: &types.GeoLocation{CountryCode: aws.String("DE")}, TTL: aws.Int64(60), ResourceRecords: []types.ResourceRecord{{Value: aws.String("192.0.2.1")}}})},
-			"InvalidInput", "Portico does not support geolocation routing (GeoLocation) in resource record sets: it serves simple, failover, weighted and multivalue answer routing and alias records; change 1, app.yourcompany.com A"},
+			"InvalidInput", "Portico does not support geolocation routing (GeoLocation) in resource record sets: it serves simple, failover, weighted, latency and multivalue answer routing and alias records; change 1, app.yourcompany.com A"},
 	}
 	before, err := e.client.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID)})
 	if err != nil {
