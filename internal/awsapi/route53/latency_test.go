@@ -256,7 +256,9 @@ func TestLatencyDigThroughAPI(t *testing.T) {
 	ctx := context.Background()
 	e := setupHealth(t, withLatencyAndOwnZone(t))
 	e.zones.Own = &zone.OwnZone{ID: zone.OwnZoneID(ownDomain), Name: ownDomain,
-		Serves: func(_ context.Context, name, typ string) (bool, error) { return name == endpointATS+"." && typ == "A", nil }}
+		Serves: func(_ context.Context, name, typ string) (bool, error) {
+			return name == endpointATS+"." && typ == "A", nil
+		}}
 	z, err := e.client.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{Name: aws.String("yourcompany.com"), CallerReference: aws.String("latency-dig")})
 	if err != nil {
 		t.Fatal(err)
