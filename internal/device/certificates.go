@@ -273,7 +273,7 @@ func (s *Service) UpdateCertificate(ctx context.Context, id string, newStatus St
 			return stateError("Certificate %s is REVOKED; a revoked certificate cannot be set to %s", id, newStatus)
 		}
 		if current == StatusPendingTransfer {
-			return stateError("Certificate %s is PENDING_TRANSFER; it cannot change status until the transfer is accepted, rejected or cancelled", id)
+			return stateError("Certificate %s is PENDING_TRANSFER; it cannot change status until the transfer is cancelled (CancelCertificateTransfer)", id)
 		}
 		gen, err := newGenerationID()
 		if err != nil {

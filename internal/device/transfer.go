@@ -194,7 +194,7 @@ func (s *Service) targetOnly(ctx context.Context, id, verb string) error {
 	if Status(status) != StatusPendingTransfer {
 		return fault.Invalidf("Certificate %s is %s, not PENDING_TRANSFER: there is no transfer to %s", id, status, verb)
 	}
-	return fault.Invalidf("This Portico serves account %s; the transfer of certificate %s targets account %s, which only that account can %s, and Portico does not serve it. To take the certificate back, cancel the transfer (CancelCertificateTransfer)", s.account, id, target, verb)
+	return fault.Invalidf("This Portico serves account %s; the transfer of certificate %s targets account %s, which Portico does not serve: only that account can %s it. To take the certificate back, cancel the transfer (CancelCertificateTransfer)", s.account, id, target, verb)
 }
 
 // setTransfer writes a certificate's status and transfer columns, as a
