@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,10 +70,10 @@ func mqttBounds(b *strings.Builder, mq *mqttbench.Result) {
 		last := len(o.IdleSteps) - 1
 		w("**Idle connections.** At %d connections Portico's RSS grows %.1f KiB per connection and mosquitto's %.1f KiB (%.2fx, goal <= 1.0x: %s). ",
 			o.IdleSteps[last], mq.IdlePerConn(mqttbench.SidePortico, last)/1024, mq.IdlePerConn(mqttbench.SideMosquitto, last)/1024, mq.IdleRatio(last), verdict(mq.IdleMet(last)))
-		if top := heapLeaders(mq.HeapTop, 3); top != "" {
-			w("What the connections added to Portico's live heap is led by %s (heap profile above). ", top)
+		if top := heapLeaders(mq.HeapTop, 3, o.IdleSteps[last]); top != "" {
+			w("What the connections added to Portico's live heap is led by %s (heap profile above; per connection). ", top)
 		}
-		w("mosquitto keeps one OpenSSL connection and a small context per client in C; Portico keeps, per connection, a `crypto/tls` connection with its buffers, mochi's client with its read and write buffers (2 KiB each, set by `internal/broker`) and its outbound queue (a channel of `Capabilities.MaximumClientWritesPending` packets, 8,192 by default: 64 KiB of pointers, touched as it fills), and two goroutines (read and write loops) with their stacks. " +
+		w("mosquitto keeps one OpenSSL connection and a small context per client in C; Portico keeps, per connection, a `crypto/tls` connection with its buffers, mochi's client with its read and write buffers (2 KiB each, set by `internal/broker`) and its outbound queue (a channel of `Capabilities.MaximumClientWritesPending` packets, 8,192 by default: 64 KiB of pointers allocated, and zeroed, when the client connects), and two goroutines (read and write loops) with their stacks. " +
 			"A smaller outbound queue in `internal/broker` is the cheap lift to try first; the goroutine stacks are the floor of this design.\n")
 	}
 }
@@ -110,18 +111,25 @@ func topCategories(per map[string]time.Duration, delivered int64, n int) string 
 	return strings.Join(parts, ", ")
 }
 
-var heapLine = regexp.MustCompile(`^\s*([0-9.]+[kMG]?B)\s+([0-9.]+%)\s+[0-9.]+%\s+\S+\s+\S+\s+(\S+)`)
+var heapLine = regexp.MustCompile(`^\s*(-?[0-9.]+)([kMG]?B)\s+-?[0-9.]+%\s+-?[0-9.]+%\s+\S+\s+\S+\s+(\S+)`)
 
-// heapLeaders names the first n functions of a pprof -top listing with
-// their flat share.
-func heapLeaders(top string, n int) string {
+// heapLeaders names the first n functions of a pprof -top listing (a heap
+// difference over conns connections) with their bytes per connection.
+func heapLeaders(top string, n, conns int) string {
+	unit := map[string]float64{"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 	var parts []string
 	for _, line := range strings.Split(top, "\n") {
-		if m := heapLine.FindStringSubmatch(line); m != nil {
-			parts = append(parts, fmt.Sprintf("`%s` (%s, %s)", m[3], m[1], m[2]))
-			if len(parts) == n {
-				break
-			}
+		m := heapLine.FindStringSubmatch(line)
+		if m == nil || conns == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("`%s` (%.1f KiB)", m[3], v*unit[m[2]]/float64(conns)/1024))
+		if len(parts) == n {
+			break
 		}
 	}
 	return strings.Join(parts, ", ")
