@@ -173,6 +173,10 @@ func TestTransferCertificateRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := inactive()
+	pendingActivation := inactive()
+	if _, err := svc.st.DB().ExecContext(ctx, `UPDATE device_certificates SET status=? WHERE id=?`, string(StatusPendingActivation), pendingActivation.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name, id, target, message string
@@ -182,6 +186,7 @@ func TestTransferCertificateRefusals(t *testing.T) {
 	}{
 		{"ACTIVE", active.ID, targetAccount, "", fault.Conflict, "CertificateStateException", []string{"ACTIVE", "deactivate"}},
 		{"REVOKED", revoked.ID, targetAccount, "", fault.Conflict, "CertificateStateException", []string{"REVOKED"}},
+		{"PENDING_ACTIVATION", pendingActivation.ID, targetAccount, "", fault.Conflict, "CertificateStateException", []string{"PENDING_ACTIVATION", "only an INACTIVE"}},
 		{"policy attached", withPolicy.ID, targetAccount, "", fault.Conflict, "TransferConflictException", []string{"1 policy(ies)", "telemetry", "DetachPolicy"}},
 		{"thing attached", withThing.ID, targetAccount, "", fault.Conflict, "TransferConflictException", []string{"1 thing(s)", "sensor-7", "DetachThingPrincipal"}},
 		{"both attached", withBoth.ID, targetAccount, "", fault.Conflict, "TransferConflictException", []string{"telemetry", "sensor-7"}},
@@ -303,5 +308,20 @@ func TestTransferMigrationUpgradesExistingDatabase(t *testing.T) {
 	}
 	if c, _ := svc.DescribeCertificate(ctx, id); c.Status != StatusPendingTransfer || c.Transfer == nil || c.Transfer.Message != "moved" {
 		t.Fatalf("transfer after upgrade: %s %+v", c.Status, c.Transfer)
+	}
+}
+
+func TestListNames(t *testing.T) {
+	for _, tt := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b", "c", "d", "e"}, "a, b, c, d, e"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, "a, b, c, d, e and 2 more"},
+	} {
+		if got := listNames(tt.names); got != tt.want {
+			t.Errorf("listNames(%v) = %q, want %q", tt.names, got, tt.want)
+		}
 	}
 }
