@@ -255,6 +255,11 @@ func bounds(b *strings.Builder, hs *handshake.Result, rots []*rotation.Result) {
 		w(" **The goal is missed in this run**: Portico's own code cannot account for the gap (see its share above); the gap is within the run-to-run spread, " +
 			"so rerunning on a quiet machine or with more rounds (`-runs`) is the next step, and the profile table shows which category differs between the sides.")
 	}
+	if hs.HasMosquitto() {
+		mqs := hs.Summarize(handshake.SideMosquitto)
+		w(" Against mosquitto (%.2fx): its process spent %.0f µs of CPU per handshake against Portico's %.0f, and it handshakes on its one network thread, so it can use one of the two cores at most.",
+			hs.Ratio(handshake.SidePortico, handshake.SideMosquitto), mqs.ServerCPU, pt.ServerCPU)
+	}
 	w("\n\n")
 	if share := newClientShare(hs.AllocTop); share != "" {
 		w("Allocation is the largest cost after the crypto: about %.0f KiB per handshake on every side. The server's allocation profile (all runs, by bytes) puts mochi's `newClient` first with %s of all bytes: "+

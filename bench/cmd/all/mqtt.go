@@ -34,6 +34,15 @@ func mqttBounds(b *strings.Builder, mq *mqttbench.Result) {
 		if per := mq.Profile[q0.Name]; per != nil {
 			w("Portico's profile (table above) puts it in %s. ", topCategories(per, mq.Delivered(q0.Name), 4))
 		}
+		var coresP, coresM []string
+		for _, c := range cases {
+			if c.Spec.QoS == 0 {
+				coresP = append(coresP, fmt.Sprintf("%.2f", mq.Median(c.Name, mqttbench.SidePortico, mqttbench.ServerCores)))
+				coresM = append(coresM, fmt.Sprintf("%.2f", mq.Median(c.Name, mqttbench.SideMosquitto, mqttbench.ServerCores)))
+			}
+		}
+		w("mosquitto runs its network loop on one thread, so it can keep at most one core busy; Portico's goroutines use both: in the QoS 0 cases (1->1, N->N, fan-out) mosquitto's process kept %s cores busy and Portico's %s (CPU time over the run's length). "+
+			"Where Portico is ahead with several connections, it is parallelism on two cores, not a cheaper path per message. ", strings.Join(coresM, " / "), strings.Join(coresP, " / "))
 		pcl, mcl := mq.Median(q0.Name, mqttbench.SidePortico, mqttbench.ClientCPUPerMsg), mq.Median(q0.Name, mqttbench.SideMosquitto, mqttbench.ClientCPUPerMsg)
 		w("The load generator spent %.1f µs per message against Portico and %.1f µs against mosquitto: less than either server, so it is not what bounds the rate, but it runs on the same two cores and takes CPU time the server could use. "+
 			"It costs more against mosquitto, which (with `set_tcp_nodelay true`) writes each delivery as its own TLS record and syscall, where mochi gathers deliveries in a 2 KiB write buffer: the client decrypts more, smaller records from mosquitto. "+

@@ -174,3 +174,12 @@ func (res *Result) LatencyCases() []Case { return res.latencyCases() }
 
 // ClientCPUPerMsg is the load generator's CPU per delivered message (µs).
 var ClientCPUPerMsg = clientCPUOf
+
+// ServerCores is the server's CPU time over the run's length: how many
+// cores it kept busy (mosquitto, single-threaded, cannot pass 1).
+var ServerCores metric = func(r FlowRun) float64 {
+	if r.Result.Elapsed <= 0 {
+		return 0
+	}
+	return r.ServerCPU.Seconds() / r.Result.Elapsed.Seconds()
+}
