@@ -291,8 +291,14 @@ func (r *Result) StormVerdicts() []string {
 			"Portico kept up to %.0f calls in flight (mean %.1f), so the function could have served %.0f/s; the call is %.1f%% of a connect's time (client p50 %.1f ms). ",
 			s.Conns, slow.Rate, d, ratio, fast.Rate, slow.MaxInFlight, slow.MeanInFlight, slow.Bound, 100*share, ms(slow.P50))
 		if share >= 0.5 {
-			text += fmt.Sprintf("**The function bounds it**: each connect waits for its call, and %d at once over (%v + the connect time without the function, p50 %.1f ms) predicts %.0f/s; measured %.0f/s, %.2fx of that, "+
-				"so Portico adds nothing beyond the function's time.", s.Conns, d, ms(fast.P50), predicted, slow.Rate, slow.Rate/predicted)
+			added := slow.P50 - fast.P50
+			text += fmt.Sprintf("**The function bounds it**: each connect waits for its call, and %d at once over (%v + the connect time without the function, p50 %.1f ms) predicts %.0f/s; measured %.0f/s, %.2fx of that. "+
+				"At the median a connect took %.1f ms longer than against the instant function, for a %v function", s.Conns, d, ms(fast.P50), predicted, slow.Rate, slow.Rate/predicted, ms(added), d)
+			if added <= d+d/5 {
+				text += ": Portico adds no waiting of its own."
+			} else {
+				text += fmt.Sprintf(": Portico adds about %.1f ms of its own.", ms(added-d))
+			}
 		} else {
 			text += fmt.Sprintf("The function is not the bound: Portico calls it concurrently, and the storm is bounded by CPU, as the instant-function storm is: for the handshakes, and for Portico's side of each call. "+
 				"Portico's CPU per connect is %.0f µs against the slow function and %.0f against the instant one, against %.0f for a cached decision (%.0f connects/s with %d connecting at once): "+
