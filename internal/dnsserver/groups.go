@@ -21,15 +21,17 @@ type groupResolver struct {
 	health Health
 	buf    []byte
 	logger *slog.Logger
-	groups map[setKey]*RecordGroup
-	done   map[setKey]resolved
-	active map[setKey]bool // being resolved: meeting one again is a loop
+	// regions are the latency table's regions (the fallback order).
+	regions []string
+	groups  map[setKey]*RecordGroup
+	done    map[setKey]resolved
+	active  map[setKey]bool // being resolved: meeting one again is a loop
 }
 
 // resolveGroups installs the answers of every zone's groups into the
 // snapshot's nodes.
 func resolveGroups(snap *snapshot, zones []Zone, health Health, buf []byte, logger *slog.Logger) {
-	r := &groupResolver{snap: snap, health: health, buf: buf, logger: logger,
+	r := &groupResolver{snap: snap, health: health, buf: buf, logger: logger, regions: snap.latency.Regions(),
 		groups: map[setKey]*RecordGroup{}, done: map[setKey]resolved{}, active: map[setKey]bool{}}
 	var order []setKey
 	for _, z := range zones {
@@ -92,7 +94,7 @@ func (r *groupResolver) resolve(k setKey, depth int) resolved {
 		members = append(members, r.member(k, m, depth))
 	}
 	delete(r.active, k)
-	res := choose(g.Policy, members, r.snap.latency.Regions())
+	res := choose(g.Policy, members, r.regions)
 	r.done[k] = res
 	return res
 }

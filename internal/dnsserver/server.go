@@ -17,8 +17,10 @@
 // Route 53 routing policies arrive as record groups (routing.go): failover
 // and health filtering are decided when a snapshot is built (on every reload
 // and health change), aliases are resolved to their targets' answers then
-// too, and only weighted and large multivalue groups draw a random number
-// per query.
+// too, latency groups get one answer per region of Config.Latency
+// (latency.go), and per query only weighted and large multivalue groups draw
+// a random number and latency groups look the client up (EDNS Client Subnet,
+// else the source address; the ECS option is echoed with its scope).
 package dnsserver
 
 import (
