@@ -39,11 +39,21 @@ type healthEnv struct {
 // way cmd/portico must.
 func setupHealth(t *testing.T, options ...func(*dnsserver.Config)) *healthEnv {
 	t.Helper()
+	return setupHealthZones(t, nil, options...)
+}
+
+// setupHealthZones is setupHealth with zoneOption applied to the zone
+// service before anything uses it.
+func setupHealthZones(t *testing.T, zoneOption func(*zone.Service), options ...func(*dnsserver.Config)) *healthEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st := storetest.New(t)
 	zones, err := zone.NewService(ctx, st, nameServers)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if zoneOption != nil {
+		zoneOption(zones)
 	}
 	checks, err := health.NewService(ctx, st)
 	if err != nil {

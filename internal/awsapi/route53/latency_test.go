@@ -48,6 +48,14 @@ func withLatencyAndOwnZone(t *testing.T) func(*dnsserver.Config) {
 	}
 }
 
+// withOwnZone makes the endpoint hostname (A only) an alias target.
+func withOwnZone(zones *zone.Service) {
+	zones.Own = &zone.OwnZone{ID: zone.OwnZoneID(ownDomain), Name: ownDomain,
+		Serves: func(_ context.Context, name, typ string) (bool, error) {
+			return name == endpointATS+"." && typ == "A", nil
+		}}
+}
+
 func latencySet(name, id string, region types.ResourceRecordSetRegion, hc *string, value string) *types.ResourceRecordSet {
 	rs := rrset(name, types.RRTypeA, 60, value)
 	rs.SetIdentifier, rs.Region, rs.HealthCheckId = aws.String(id), region, hc
@@ -89,11 +97,7 @@ func (e *healthEnv) ecsAnswer(t *testing.T, network, name, subnet string) (strin
 
 func TestLatencyRoutingEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	e := setupHealth(t, withLatencyAndOwnZone(t))
-	e.zones.Own = &zone.OwnZone{ID: zone.OwnZoneID(ownDomain), Name: ownDomain,
-		Serves: func(_ context.Context, name, typ string) (bool, error) {
-			return name == endpointATS+"." && typ == "A", nil
-		}}
+	e := setupHealthZones(t, withOwnZone, withLatencyAndOwnZone(t))
 
 	east, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -254,11 +258,7 @@ func TestLatencyDigThroughAPI(t *testing.T) {
 		t.Skip("dig is not installed")
 	}
 	ctx := context.Background()
-	e := setupHealth(t, withLatencyAndOwnZone(t))
-	e.zones.Own = &zone.OwnZone{ID: zone.OwnZoneID(ownDomain), Name: ownDomain,
-		Serves: func(_ context.Context, name, typ string) (bool, error) {
-			return name == endpointATS+"." && typ == "A", nil
-		}}
+	e := setupHealthZones(t, withOwnZone, withLatencyAndOwnZone(t))
 	z, err := e.client.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{Name: aws.String("yourcompany.com"), CallerReference: aws.String("latency-dig")})
 	if err != nil {
 		t.Fatal(err)
