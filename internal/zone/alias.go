@@ -73,12 +73,7 @@ func (b *batchState) checkAlias(in RecordSetInput, owner domainName) ([]string, 
 					break
 				}
 			}
-			hint := ""
-			if b.own != nil {
-				if ownName, err := parseName(b.own.Name); err == nil && target.within(ownName) {
-					hint = "; Portico's endpoint hostnames are in hosted zone " + b.own.ID
-				}
-			}
+			hint := b.ownHint(target)
 			return []string{prefix + ", but that zone is not a Portico hosted zone: Portico answers alias records only for record sets " +
 				"in its own hosted zones and its endpoint hostnames, not for " + what + " (Elastic Load Balancing, CloudFront, S3 and other AWS alias targets are not supported)" + hint}, nil
 		}
@@ -90,7 +85,7 @@ func (b *batchState) checkAlias(in RecordSetInput, owner domainName) ([]string, 
 		}
 	}
 	if !target.within(zoneName) {
-		return []string{prefix + ", but the alias target name does not lie within the target zone"}, nil
+		return []string{prefix + ", but the alias target name does not lie within the target zone" + b.ownHint(target)}, nil
 	}
 	if sameZone && target.equal(owner) {
 		return []string{prefix + ", but an alias record set cannot target its own name and type"}, nil
@@ -117,4 +112,16 @@ func (b *batchState) checkAlias(in RecordSetInput, owner domainName) ([]string, 
 		return []string{prefix + ", but that target was not found"}, nil
 	}
 	return nil, nil
+}
+
+// ownHint points an alias whose target is an endpoint hostname, named with
+// another zone ID, at Portico's own zone.
+func (b *batchState) ownHint(target domainName) string {
+	if b.own == nil {
+		return ""
+	}
+	if ownName, err := parseName(b.own.Name); err == nil && target.within(ownName) {
+		return "; Portico's endpoint hostnames are in hosted zone " + b.own.ID
+	}
+	return ""
 }

@@ -120,6 +120,8 @@ func TestOwnZoneAliases(t *testing.T) {
 	assertFault(t, apply(aliasChange(ActionCreate, "x.example.com", "A", own.ID, "www.example.com", false)), "InvalidChangeBatch",
 		prefix+"www.example.com., type A in zone "+own.ID+", but the alias target name does not lie within the target zone]")
 	assertFault(t, apply(aliasChange(ActionCreate, "x.example.com", "A", "Z0NOTAZONE", "abc-ats.iot.us-east-1.portico.example", false)), "InvalidChangeBatch", "")
+	assertFault(t, apply(aliasChange(ActionCreate, "x.example.com", "A", z.ID, "abc-ats.iot.us-east-1.portico.example", false)), "InvalidChangeBatch",
+		prefix+"abc-ats.iot.us-east-1.portico.example., type A in zone "+z.ID+", but the alias target name does not lie within the target zone; Portico's endpoint hostnames are in hosted zone "+own.ID+"]")
 	if _, err := svc.GetHostedZone(ctx, own.ID); err == nil {
 		t.Error("GetHostedZone shows Portico's own zone")
 	}
