@@ -245,3 +245,32 @@ func TestLatencyDig(t *testing.T) {
 		t.Errorf("unhealthy us-east-1: %s", text)
 	}
 }
+
+// TestLatencyTransfer: a secondary gets a latency name as clients of no
+// region see it, and follows when that answer changes.
+func TestLatencyTransfer(t *testing.T) {
+	health := &healthMap{m: map[string]bool{}}
+	src := &mutableSource{}
+	src.set(latencyZones(t), 1)
+	ts := startServer(t, src, 0, allowLoopback, func(c *Config) { c.Health = health; c.Latency = testLatencyTable(t) })
+	has := func(want string) {
+		t.Helper()
+		records, err := axfr(t, ts.tcpAddr, "yourcompany.com.", dns.TypeAXFR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lat []string
+		for _, r := range records {
+			if strings.HasPrefix(r, "lat.yourcompany.com.\t") {
+				lat = append(lat, strings.Join(strings.Fields(r), " "))
+			}
+		}
+		if strings.Join(lat, "|") != want {
+			t.Errorf("latency name transferred as %q, want %q", lat, want)
+		}
+	}
+	has("lat.yourcompany.com. 60 IN A 192.0.2.1")
+	health.set("hc-east", false)
+	ts.HealthChanged()
+	has("lat.yourcompany.com. 60 IN A 192.0.2.2")
+}
