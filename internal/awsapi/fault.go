@@ -25,6 +25,8 @@ var statusByCode = map[string]int{
 	"ResourceAlreadyExistsException":     409,
 	"DeleteConflictException":            409,
 	"CertificateConflictException":       409,
+	"TransferConflictException":          409,
+	"TransferAlreadyCompletedException":  410,
 	"VersionConflictException":           409,
 	"VersionsLimitExceededException":     409,
 	"InvalidStateTransitionException":    409,

@@ -6,7 +6,6 @@ import (
 
 	"github.com/portico-iot/portico/internal/awsapi"
 	"github.com/portico-iot/portico/internal/device"
-	"github.com/portico-iot/portico/internal/fault"
 )
 
 // CertificateTransfers are the certificate transfer operations of the
@@ -39,27 +38,9 @@ type transfersAPI struct {
 	svc CertificateTransfers
 }
 
-// transferStatus are the HTTP statuses of the transfer errors, from the
-// model, for codes awsapi does not know yet.
-var transferStatus = map[string]int{
-	"TransferConflictException":         409,
-	"TransferAlreadyCompletedException": 410,
-}
-
-// fail is handler.fail with the model's statuses for the transfer errors.
-func (a transfersAPI) fail(w http.ResponseWriter, err error) {
-	if f := fault.As(err); f.Code != "" {
-		if status, ok := transferStatus[f.Code]; ok && awsapi.StatusFor(f.Code) == 400 {
-			awsapi.WriteError(w, awsapi.RestJSON, awsapi.RequestID(w), awsapi.ErrorBody{Status: status, Code: f.Code, Message: f.Message})
-			return
-		}
-	}
-	a.handler.fail(w, err)
-}
-
 func (a transfersAPI) done(w http.ResponseWriter, err error) {
 	if err != nil {
-		a.fail(w, err)
+		a.handler.fail(w, err)
 		return
 	}
 	a.ok(w, struct{}{})
@@ -68,19 +49,19 @@ func (a transfersAPI) done(w http.ResponseWriter, err error) {
 func (a transfersAPI) transferCertificate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("targetAwsAccount") {
-		a.fail(w, notNull("targetAwsAccount"))
+		a.handler.fail(w, notNull("targetAwsAccount"))
 		return
 	}
 	var in struct {
 		TransferMessage string `json:"transferMessage"`
 	}
 	if err := awsapi.DecodeJSON(r, &in); err != nil {
-		a.fail(w, err)
+		a.handler.fail(w, err)
 		return
 	}
 	arn, err := a.svc.TransferCertificate(r.Context(), r.PathValue("certificateId"), q.Get("targetAwsAccount"), in.TransferMessage)
 	if err != nil {
-		a.fail(w, err)
+		a.handler.fail(w, err)
 		return
 	}
 	a.ok(w, struct {
@@ -95,7 +76,7 @@ func (a transfersAPI) cancelCertificateTransfer(w http.ResponseWriter, r *http.R
 func (a transfersAPI) acceptCertificateTransfer(w http.ResponseWriter, r *http.Request) {
 	setAsActive, err := queryBool(r, "setAsActive")
 	if err != nil {
-		a.fail(w, err)
+		a.handler.fail(w, err)
 		return
 	}
 	a.done(w, a.svc.AcceptCertificateTransfer(r.Context(), r.PathValue("certificateId"), setAsActive))
@@ -106,7 +87,7 @@ func (a transfersAPI) rejectCertificateTransfer(w http.ResponseWriter, r *http.R
 		RejectReason string `json:"rejectReason"`
 	}
 	if err := awsapi.DecodeJSON(r, &in); err != nil {
-		a.fail(w, err)
+		a.handler.fail(w, err)
 		return
 	}
 	a.done(w, a.svc.RejectCertificateTransfer(r.Context(), r.PathValue("certificateId"), in.RejectReason))
