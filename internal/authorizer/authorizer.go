@@ -62,6 +62,30 @@ type Authorizer struct {
 	SigningDisabled      bool
 	EnableCachingForHTTP bool
 	Created, Modified    time.Time
+
+	// verifyKeys are SigningPublicKeys parsed, by key name, once when the
+	// authorizer is read, so that a connection does not parse PEM.
+	verifyKeys []*rsa.PublicKey
+}
+
+// parsedKeys returns the signing keys parsed, in key-name order (keys that
+// do not parse are left out: they were validated when stored).
+func (a *Authorizer) parsedKeys() []*rsa.PublicKey {
+	if a.verifyKeys != nil || len(a.SigningPublicKeys) == 0 {
+		return a.verifyKeys
+	}
+	names := make([]string, 0, len(a.SigningPublicKeys))
+	for n := range a.SigningPublicKeys {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	keys := make([]*rsa.PublicKey, 0, len(names))
+	for _, n := range names {
+		if k, err := ParsePublicKey(n, a.SigningPublicKeys[n]); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // Input creates or updates an authorizer; nil members are absent.
@@ -297,6 +321,7 @@ func (s *Service) scan(r scanner) (Authorizer, error) {
 	a.SigningPublicKeys = map[string]string{}
 	json.Unmarshal([]byte(keys), &a.SigningPublicKeys)
 	a.Created, a.Modified = time.UnixMilli(created), time.UnixMilli(modified)
+	a.verifyKeys = a.parsedKeys()
 	return a, nil
 }
 

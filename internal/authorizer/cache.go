@@ -28,9 +28,10 @@ type resultCache struct {
 	m  map[[32]byte]cacheEntry
 }
 
-// key identifies a presentation: the authorizer as last modified and the
-// event without its connection ID.
-func (c *resultCache) key(a Authorizer, event map[string]any) [32]byte {
+// key identifies a presentation: the authorizer as last modified, the
+// token signature (not in the event, but a hit must prove that this very
+// signature verified) and the event without its connection ID.
+func (c *resultCache) key(a Authorizer, signature string, event map[string]any) [32]byte {
 	ev := make(map[string]any, len(event))
 	for k, v := range event {
 		if k != "connectionMetadata" {
@@ -39,7 +40,7 @@ func (c *resultCache) key(a Authorizer, event map[string]any) [32]byte {
 	}
 	b, _ := json.Marshal(ev)
 	h := sha256.New()
-	h.Write([]byte(a.Name + "\x00" + strconv.FormatInt(a.Modified.UnixMilli(), 10) + "\x00"))
+	h.Write([]byte(a.Name + "\x00" + strconv.FormatInt(a.Modified.UnixMilli(), 10) + "\x00" + signature + "\x00"))
 	h.Write(b)
 	var k [32]byte
 	h.Sum(k[:0])

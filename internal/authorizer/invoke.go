@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"time"
 
 	"github.com/portico-iot/portico/internal/fault"
@@ -105,21 +104,13 @@ func VerifySignature(a Authorizer, token, signature string) error {
 		return fmt.Errorf("the signature is not base64: %v", err)
 	}
 	sum := sha256.Sum256([]byte(token))
-	names := make([]string, 0, len(a.SigningPublicKeys))
-	for n := range a.SigningPublicKeys {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		k, err := ParsePublicKey(n, a.SigningPublicKeys[n])
-		if err != nil {
-			continue
-		}
+	keys := a.parsedKeys()
+	for _, k := range keys {
 		if rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig) == nil {
 			return nil
 		}
 	}
-	return fmt.Errorf("the signature does not verify with any of the %d token signing keys", len(names))
+	return fmt.Errorf("the signature does not verify with any of the %d token signing keys", len(keys))
 }
 
 // Event builds the JSON event AWS sends to the authorizer Lambda.
@@ -279,20 +270,32 @@ func (s *Service) invoke(ctx context.Context, a Authorizer, req Request, mode ca
 	if a.Status != Active {
 		return nil, refuse("status", "the authorizer is %s", a.Status)
 	}
-	verified := false
-	if !a.SigningDisabled {
-		if err := VerifySignature(a, req.Token, req.Signature); err != nil {
-			return nil, refuse("signature", "%v", err)
+	verify := func() error {
+		if a.SigningDisabled {
+			return nil
 		}
-		verified = true
+		if err := VerifySignature(a, req.Token, req.Signature); err != nil {
+			return refuse("signature", "%v", err)
+		}
+		return nil
 	}
-	event := Event(req, verified)
+	event := Event(req, !a.SigningDisabled)
 	if mode == cacheNone {
+		if err := verify(); err != nil {
+			return nil, err
+		}
 		return s.call(ctx, a, event, refuse)
 	}
-	key := s.cache.key(a, event)
+	// The cache is asked before the signature is checked: an entry exists
+	// only for a presentation whose signature verified with the keys of the
+	// authorizer as last modified (both are in the key), so a hit needs no
+	// second RSA verification.
+	key := s.cache.key(a, req.Signature, event)
 	if d, err, ok := s.cache.get(key, s.now()); ok {
 		return d, err
+	}
+	if err := verify(); err != nil {
+		return nil, err
 	}
 	d, err := s.call(ctx, a, event, refuse)
 	if mode == cacheAll || err != nil || !d.IsAuthenticated {
