@@ -137,6 +137,10 @@ func (h *gatewayAuth) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) b
 // otherwise (MQTT 3.1.1, and MQTT 5 QoS 0, which has no acknowledgement) the
 // client is disconnected, in MQTT 5 with DISCONNECT 0x87.
 func (h *gatewayAuth) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Puback {
+		restoreSendQuota(cl, pk)
+		return pk, nil
+	}
 	if cl.Net.Inline || (pk.FixedHeader.Type != packets.Publish && pk.FixedHeader.Type != packets.Subscribe) {
 		return pk, nil
 	}

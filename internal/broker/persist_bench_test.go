@@ -83,3 +83,68 @@ func boolInt(b bool) int {
 	return 0
 }
 
+
+// BenchmarkQoS1ToCleanSubscriber is the common case: QoS 1 messages to an
+// online clean-session subscriber, while a persistent session exists on
+// another topic. With the store, each publish costs a topic-tree lookup
+// for persistent subscribers and no write.
+func BenchmarkQoS1ToCleanSubscriber(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		name := "memory"
+		if durable {
+			name = "sqlite"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := ""
+			if durable {
+				dir = b.TempDir()
+			}
+			pb := startPersistent(b, dir, Options{})
+			subscribeOffline(b, pb.addr, "elsewhere", "other/#")
+			var mu sync.Mutex
+			received := 0
+			all := make(chan struct{})
+			sub := pahoClient(b, pb.addr, "clean-sub", true, nil)
+			defer sub.Disconnect(50)
+			if tok := sub.Subscribe("live/#", 1, func(paho.Client, paho.Message) {
+				mu.Lock()
+				received++
+				if received == b.N {
+					close(all)
+				}
+				mu.Unlock()
+			}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				b.Fatal(tok.Error())
+			}
+			const publishers = 1 // more can deadlock mochi v2.7.9: see restoreSendQuota
+			pubs := make([]paho.Client, publishers)
+			for i := range pubs {
+				pubs[i] = pahoClient(b, pb.addr, fmt.Sprintf("live-pub-%d", i), true, nil)
+				defer pubs[i].Disconnect(50)
+			}
+			payload := make([]byte, 64)
+			b.SetBytes(int64(len(payload)))
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for p := range pubs {
+				wg.Add(1)
+				go func(c paho.Client, count int) {
+					defer wg.Done()
+					toks := make([]paho.Token, 0, count)
+					for i := 0; i < count; i++ {
+						toks = append(toks, c.Publish("live/x", 1, false, payload))
+					}
+					for _, tok := range toks {
+						tok.WaitTimeout(30 * time.Second)
+					}
+				}(pubs[p], b.N/publishers+boolInt(p < b.N%publishers))
+			}
+			wg.Wait()
+			select {
+			case <-all:
+			case <-time.After(30 * time.Second):
+				b.Fatalf("delivered %d of %d", received, b.N)
+			}
+		})
+	}
+}

@@ -839,3 +839,41 @@ func TestMQTT5SessionExpiry(t *testing.T) {
 		t.Fatal("queued MQTT 5 message not delivered after restart")
 	}
 }
+
+// TestBurstBeyondInflightDelivered: a subscriber gets every QoS 1 message of
+// a burst far beyond MaxInflight, as it acknowledges them (mochi alone
+// stalls after about twice MaxInflight); a persistent one's queue on disk
+// is empty once it acknowledged them.
+func TestBurstBeyondInflightDelivered(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		t.Run(fmt.Sprint("store=", durable), func(t *testing.T) {
+			dir := ""
+			if durable {
+				dir = t.TempDir()
+			}
+			pb := startPersistent(t, dir, Options{})
+			got := newCollector()
+			sub := pahoClient(t, pb.addr, "burst-sub", !durable, got.handler)
+			if tok := sub.Subscribe("burst/#", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatal(tok.Error())
+			}
+			want := publishAll(t, pb.addr, "burst/x", 400, 1)
+			got.waitFor(t, want, 20*time.Second)
+			time.Sleep(200 * time.Millisecond)
+			sub.Disconnect(100)
+			if !durable {
+				return
+			}
+			pb.close()
+			st, err := store.Open(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var rows int
+			if err := st.DB().QueryRow(`SELECT COUNT(*) FROM broker_inflight`).Scan(&rows); err != nil || rows != 0 {
+				t.Fatalf("%d acknowledged messages still queued on disk, %v", rows, err)
+			}
+		})
+	}
+}
