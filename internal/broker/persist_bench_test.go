@@ -83,7 +83,6 @@ func boolInt(b bool) int {
 	return 0
 }
 
-
 // BenchmarkQoS1ToCleanSubscriber is the common case: QoS 1 messages to an
 // online clean-session subscriber, while a persistent session exists on
 // another topic. With the store, each publish costs a topic-tree lookup
