@@ -270,7 +270,8 @@ func (n *node) defaultEndpointCertificate(ca *pki.CA, opts ...pki.IssueOption) (
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der, ca.Certificate().Raw}, PrivateKey: key, Leaf: leaf}, nil
+	// The intermediate goes with the leaf; devices trust the root (`portico ca export`).
+	return tls.Certificate{Certificate: append([][]byte{der}, ca.Chain()...), PrivateKey: key, Leaf: leaf}, nil
 }
 
 // credentialLookup finds a secret among the API's access keys.

@@ -97,7 +97,7 @@ func (s gatewaySource) Domains(ctx context.Context) ([]gateway.Domain, error) {
 				return nil, err
 			}
 			if ocspEnabled(c) {
-				t := ocspstaple.Target{Leaf: cert.Leaf, Issuer: s.managed.ca.Certificate()}
+				t := ocspstaple.Target{Leaf: cert.Leaf, Issuer: s.managed.ca.Certificate()} // the intermediate, which signs the leaf's OCSP answers
 				staples = append(staples, t)
 				cert.OCSPStaple = s.stapler.Staple(t)
 			}
@@ -215,7 +215,7 @@ func (m *managedCertificates) certificate(host string) (tls.Certificate, error) 
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	c := tls.Certificate{Certificate: [][]byte{der, m.ca.Certificate().Raw}, PrivateKey: key, Leaf: leaf}
+	c := tls.Certificate{Certificate: append([][]byte{der}, m.ca.Chain()...), PrivateKey: key, Leaf: leaf}
 	m.by[host] = c
 	return c, nil
 }

@@ -115,7 +115,9 @@ func (c CAIssuer) Issue(_ context.Context, key crypto.Signer, names []string) ([
 	if err != nil {
 		return nil, nil, &IssueFailure{Reason: FailureOther, Err: err}
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), c.CA.PEM(), nil
+	// The chain is the intermediate, then the root: what ACM's GetCertificate
+	// returns for a private CA's certificate (the issuing CA up to the root).
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), c.CA.ChainPEM(), nil
 }
 
 // Validator completes requested certificates: it checks their validation

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"bytes"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
@@ -20,10 +21,12 @@ const OCSPValidity = time.Hour
 var ErrNotIssuer = errors.New("pki: the OCSP request names another issuer")
 
 // OCSPResponse answers an OCSP request (RFC 6960) about a certificate of this
-// CA with a response signed by the CA's own key (the responder is the issuer,
-// so no responder certificate is embedded): "revoked" for a serial on the
-// revocation list, "good" for a serial the CA issued (see Issued), "unknown"
-// otherwise. thisUpdate is now, to the minute, and nextUpdate OCSPValidity
+// CA with a response signed by the key of the certificate's issuer, which
+// the request names (the responder is the issuer, so no responder
+// certificate is embedded): the intermediate for its leaves, the root for
+// the intermediate and for leaves the root issued before the intermediate
+// existed. The answer is "revoked" for a serial on the revocation list,
+// "good" for a serial that issuer issued (see Issued), "unknown" otherwise. thisUpdate is now, to the minute, and nextUpdate OCSPValidity
 // later. The response uses the request's hash algorithm for the certificate
 // identifier. A request naming another issuer gets ErrNotIssuer; a CA whose
 // key is neither ECDSA nor RSA cannot sign OCSP responses.
@@ -31,7 +34,14 @@ func (c *CA) OCSPResponse(req *ocsp.Request) ([]byte, error) {
 	if req == nil || req.SerialNumber == nil {
 		return nil, errors.New("pki: OCSP request without a certificate serial number")
 	}
-	if !c.isIssuer(req) {
+	var s *signer
+	for _, cand := range []*signer{c.inter, c.root} {
+		if isIssuer(cand.cert, req) {
+			s = cand
+			break
+		}
+	}
+	if s == nil {
 		return nil, ErrNotIssuer
 	}
 	// ocsp.CreateResponse sets producedAt to the current minute.
@@ -46,12 +56,12 @@ func (c *CA) OCSPResponse(req *ocsp.Request) ([]byte, error) {
 		tmpl.Status = ocsp.Revoked
 		tmpl.RevokedAt = r.RevokedAt
 		tmpl.RevocationReason = r.Reason
-	} else if c.Issued(req.SerialNumber) {
+	} else if s.issued(req.SerialNumber) {
 		tmpl.Status = ocsp.Good
 	} else {
 		tmpl.Status = ocsp.Unknown
 	}
-	der, err := ocsp.CreateResponse(c.cert, c.cert, tmpl, c.key)
+	der, err := ocsp.CreateResponse(s.cert, s.cert, tmpl, s.key)
 	if err != nil {
 		return nil, fmt.Errorf("pki: sign OCSP response: %w", err)
 	}
@@ -59,8 +69,8 @@ func (c *CA) OCSPResponse(req *ocsp.Request) ([]byte, error) {
 }
 
 // isIssuer reports whether the request's issuer name and key hashes are
-// this CA's (RFC 6960 section 4.1.1, CertID).
-func (c *CA) isIssuer(req *ocsp.Request) bool {
+// those of cert (RFC 6960 section 4.1.1, CertID).
+func isIssuer(cert *x509.Certificate, req *ocsp.Request) bool {
 	if !req.HashAlgorithm.Available() {
 		return false
 	}
@@ -68,11 +78,11 @@ func (c *CA) isIssuer(req *ocsp.Request) bool {
 		Algorithm pkix.AlgorithmIdentifier
 		PublicKey asn1.BitString
 	}
-	if _, err := asn1.Unmarshal(c.cert.RawSubjectPublicKeyInfo, &spki); err != nil {
+	if _, err := asn1.Unmarshal(cert.RawSubjectPublicKeyInfo, &spki); err != nil {
 		return false
 	}
 	h := req.HashAlgorithm.New()
-	h.Write(c.cert.RawSubject)
+	h.Write(cert.RawSubject)
 	if !bytes.Equal(h.Sum(nil), req.IssuerNameHash) {
 		return false
 	}

@@ -29,7 +29,7 @@ func TestLoadOrCreateGeneratesRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := ca.Certificate()
+	root := ca.Root()
 	if !root.IsCA || !root.BasicConstraintsValid {
 		t.Error("root is not a CA")
 	}
@@ -72,8 +72,8 @@ func TestLoadOrCreateGeneratesRoot(t *testing.T) {
 		}
 	}
 	leftovers, _ := os.ReadDir(dir)
-	if len(leftovers) != 2 {
-		t.Errorf("data dir holds %d entries, want exactly the two CA files", len(leftovers))
+	if len(leftovers) != 4 {
+		t.Errorf("data dir holds %d entries, want exactly the four CA files (root and intermediate)", len(leftovers))
 	}
 }
 
@@ -87,8 +87,11 @@ func TestLoadOrCreateReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.Certificate().Equal(second.Certificate()) {
+	if !first.Root().Equal(second.Root()) {
 		t.Fatal("reload produced a different root")
+	}
+	if !first.Certificate().Equal(second.Certificate()) {
+		t.Fatal("reload produced a different intermediate")
 	}
 	// The reloaded key signs leaves that verify against the original root.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -112,7 +115,7 @@ func TestTwoCAsInOneDirectoryStayApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if device.Certificate().Equal(server.Certificate()) {
+	if device.Root().Equal(server.Root()) || device.Certificate().Equal(server.Certificate()) {
 		t.Fatal("device and server CA are the same certificate")
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -202,8 +205,11 @@ func TestLoadAcceptsOperatorProvidedRSACA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ca.Certificate().Subject.CommonName != "operator root" {
-		t.Fatalf("loaded %v", ca.Certificate().Subject)
+	if ca.Root().Subject.CommonName != "operator root" {
+		t.Fatalf("loaded %v", ca.Root().Subject)
+	}
+	if err := ca.Certificate().CheckSignatureFrom(ca.Root()); err != nil {
+		t.Fatalf("the intermediate does not chain to the operator's root: %v", err)
 	}
 	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	leafDER, err := ca.IssueServer(leafKey.Public(), []string{"a.example"}, nil, time.Hour)

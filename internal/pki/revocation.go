@@ -157,12 +157,25 @@ func (c *CA) Revocations() []Revocation {
 	return out
 }
 
-// CRL signs the current revocation list as an X.509 CRL (DER), valid from
-// now for CRLValidity. Its CRL number increases with every CRL this process
-// signs and, across restarts, with the clock (it is never below the Unix
-// time of thisUpdate).
+// CRL signs, with the intermediate, the CRL of the leaves it issued: the
+// revocations whose serial it recognises (see Issued), valid from now for
+// CRLValidity. Its CRL number increases with every CRL this process signs
+// (RootCRL included) and, across restarts, with the clock (it is never below
+// the Unix time of thisUpdate).
 func (c *CA) CRL() ([]byte, error) {
-	if c.cert.KeyUsage != 0 && c.cert.KeyUsage&x509.KeyUsageCRLSign == 0 {
+	return c.crl(c.inter, c.inter.issued)
+}
+
+// RootCRL signs, with the root, the CRL of the certificates the root
+// issued: the intermediate, and leaves from before the intermediate existed
+// (which name the same distribution point as the root's CRL). It lists
+// every revocation the intermediate's CRL does not.
+func (c *CA) RootCRL() ([]byte, error) {
+	return c.crl(c.root, func(serial *big.Int) bool { return !c.inter.issued(serial) })
+}
+
+func (c *CA) crl(s *signer, include func(*big.Int) bool) ([]byte, error) {
+	if s.cert.KeyUsage != 0 && s.cert.KeyUsage&x509.KeyUsageCRLSign == 0 {
 		return nil, errors.New("pki: the CA certificate may not sign CRLs (key usage lacks cRLSign)")
 	}
 	thisUpdate := c.now().UTC().Truncate(time.Second)
@@ -178,11 +191,14 @@ func (c *CA) CRL() ([]byte, error) {
 		NextUpdate: thisUpdate.Add(CRLValidity),
 	}
 	for _, r := range list {
+		if !include(r.Serial) {
+			continue
+		}
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
 			SerialNumber: r.Serial, RevocationTime: r.RevokedAt, ReasonCode: r.Reason,
 		})
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, c.cert, c.key)
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, s.cert, s.key)
 	if err != nil {
 		return nil, fmt.Errorf("pki: sign CRL: %w", err)
 	}

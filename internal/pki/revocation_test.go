@@ -296,7 +296,7 @@ func TestOCSPResponseFromOperatorRSACA(t *testing.T) {
 		t.Fatalf("response %+v, err %v; want good", resp, err)
 	}
 	// This operator's root lacks cRLSign.
-	if _, err := ca.CRL(); err == nil || !strings.Contains(err.Error(), "cRLSign") {
+	if _, err := ca.RootCRL(); err == nil || !strings.Contains(err.Error(), "cRLSign") {
 		t.Errorf("CRL from a root without cRLSign: err = %v", err)
 	}
 }

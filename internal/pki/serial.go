@@ -37,35 +37,41 @@ func deriveSerialKey(key crypto.Signer) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-func (c *CA) serialMAC(random []byte) []byte {
-	m := hmac.New(sha256.New, c.serialKey)
+func (s *signer) serialMAC(random []byte) []byte {
+	m := hmac.New(sha256.New, s.serialKey)
 	m.Write(random)
 	return m.Sum(nil)[:serialMACBytes]
 }
 
-// newLeafSerial returns a positive serial number this CA will recognise.
-func (c *CA) newLeafSerial() (*big.Int, error) {
+// newLeafSerial returns a positive serial number this signer will recognise.
+func (s *signer) newLeafSerial() (*big.Int, error) {
 	var b [serialBytes]byte
 	for {
 		if _, err := rand.Read(b[:serialRandomBytes]); err != nil {
 			return nil, fmt.Errorf("pki: serial number: %w", err)
 		}
-		copy(b[serialRandomBytes:], c.serialMAC(b[:serialRandomBytes]))
+		copy(b[serialRandomBytes:], s.serialMAC(b[:serialRandomBytes]))
 		if n := new(big.Int).SetBytes(b[:]); n.Sign() > 0 {
 			return n, nil
 		}
 	}
 }
 
-// Issued reports whether serial is one this CA issued a leaf under (since
-// serials became recognisable; see above). It cannot tell a certificate that
+// Issued reports whether serial is one this CA issued a certificate under
+// (since serials became recognisable; see above): a leaf of the
+// intermediate, or a certificate of the root (the intermediate, or a leaf
+// from before the intermediate existed). It cannot tell a certificate that
 // was issued from one that merely carries a forged serial, but only the CA
 // can sign either.
 func (c *CA) Issued(serial *big.Int) bool {
+	return c.inter.issued(serial) || c.root.issued(serial)
+}
+
+func (s *signer) issued(serial *big.Int) bool {
 	if serial == nil || serial.Sign() <= 0 || serial.BitLen() > 8*serialBytes {
 		return false
 	}
 	var b [serialBytes]byte
 	serial.FillBytes(b[:])
-	return hmac.Equal(b[serialRandomBytes:], c.serialMAC(b[:serialRandomBytes]))
+	return hmac.Equal(b[serialRandomBytes:], s.serialMAC(b[:serialRandomBytes]))
 }

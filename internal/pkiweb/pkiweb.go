@@ -1,8 +1,19 @@
 // Package pkiweb serves the revocation status of Portico's certificate
-// authorities over plain HTTP: OCSP (RFC 6960 appendix A, GET and POST) at
-// /_portico/pki/<ca>/ocsp and the CRL (DER) at /_portico/pki/<ca>/crl, where
-// <ca> is a CA's name ("server", "device"). Certificates issued with
-// pki.WithRevocationURLs(OCSPURL(base, ca), CRLURL(base, ca)) point here.
+// authorities over plain HTTP, where <ca> is a CA's name ("server",
+// "device"):
+//
+//   - /_portico/pki/<ca>/ocsp: OCSP (RFC 6960 appendix A, GET and POST) for
+//     every certificate of the CA. The request's CertID names the issuer, and
+//     that issuer signs the answer: the intermediate for its leaves, the root
+//     for the intermediate and for leaves issued before it existed.
+//   - /_portico/pki/<ca>/intermediate/crl: the intermediate's CRL (DER), for
+//     its leaves (CRLURL).
+//   - /_portico/pki/<ca>/crl: the root's CRL (DER), for the intermediate and
+//     for leaves the root issued itself before Portico's CAs had an
+//     intermediate, which name this location (RootCRLURL).
+//
+// Certificates issued with pki.WithRevocationURLs(OCSPURL(base, ca),
+// CRLURL(base, ca)) point here.
 //
 // The package owns URL layout, request decoding and size limits; the
 // answers come from an Authority (a *pki.CA). It holds no state and never
@@ -41,8 +52,10 @@ type Authority interface {
 	// OCSPResponse returns a signed response (DER), or pki.ErrNotIssuer for
 	// a certificate of another issuer.
 	OCSPResponse(req *ocsp.Request) ([]byte, error)
-	// CRL returns a signed CRL (DER).
+	// CRL returns the CRL of the issuing (intermediate) CA, signed (DER).
 	CRL() ([]byte, error)
+	// RootCRL returns the root's CRL, signed (DER).
+	RootCRL() ([]byte, error)
 }
 
 var _ Authority = (*pki.CA)(nil)
@@ -89,9 +102,16 @@ func OCSPURL(base, ca string) string {
 	return strings.TrimSuffix(base, "/") + Prefix + url.PathEscape(ca) + "/ocsp"
 }
 
-// CRLURL is the CRL distribution point of the CA called ca under base (see
-// OCSPURL).
+// CRLURL is the CRL distribution point of the leaves the CA called ca
+// issues (its intermediate's CRL) under base (see OCSPURL).
 func CRLURL(base, ca string) string {
+	return strings.TrimSuffix(base, "/") + Prefix + url.PathEscape(ca) + "/intermediate/crl"
+}
+
+// RootCRLURL is the CRL distribution point of the root of the CA called ca
+// under base: the CRL that covers the intermediate and the leaves the root
+// issued before the CA had an intermediate (they carry this URL).
+func RootCRLURL(base, ca string) string {
 	return strings.TrimSuffix(base, "/") + Prefix + url.PathEscape(ca) + "/crl"
 }
 
@@ -122,12 +142,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	get := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
-	case sub == "crl":
+	case sub == "crl" || sub == "intermediate/crl":
 		if !get {
 			methodNotAllowed(w, "GET, HEAD")
 			return
 		}
-		h.serveCRL(w, name, ca)
+		sign := ca.CRL
+		if sub == "crl" {
+			sign = ca.RootCRL
+		}
+		h.serveCRL(w, name, sign)
 	case sub == "ocsp":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, "POST")
@@ -236,8 +260,8 @@ func writeOCSP(w http.ResponseWriter, der []byte) {
 	w.Write(der)
 }
 
-func (h *Handler) serveCRL(w http.ResponseWriter, name string, ca Authority) {
-	der, err := ca.CRL()
+func (h *Handler) serveCRL(w http.ResponseWriter, name string, sign func() ([]byte, error)) {
+	der, err := sign()
 	if err != nil {
 		h.logger.Error("crl: not signed", "ca", name, "err", err)
 		http.Error(w, "the CRL is not available", http.StatusInternalServerError)

@@ -107,8 +107,11 @@ func TestURLs(t *testing.T) {
 	if got := OCSPURL("http://192.0.2.10:4566/", "server"); got != "http://192.0.2.10:4566/_portico/pki/server/ocsp" {
 		t.Errorf("OCSPURL = %q", got)
 	}
-	if got := CRLURL("http://192.0.2.10:4566", "device"); got != "http://192.0.2.10:4566/_portico/pki/device/crl" {
+	if got := CRLURL("http://192.0.2.10:4566", "device"); got != "http://192.0.2.10:4566/_portico/pki/device/intermediate/crl" {
 		t.Errorf("CRLURL = %q", got)
+	}
+	if got := RootCRLURL("http://192.0.2.10:4566", "device"); got != "http://192.0.2.10:4566/_portico/pki/device/crl" {
+		t.Errorf("RootCRLURL = %q", got)
 	}
 }
 
@@ -322,14 +325,17 @@ func TestOpenSSLOCSPClient(t *testing.T) {
 	f := newFixture(t)
 	leaf := f.leaf(t, f.server, "server")
 	dir := t.TempDir()
-	caFile, leafFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "leaf.pem")
+	caFile, interFile, leafFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "intermediate.pem"), filepath.Join(dir, "leaf.pem")
 	os.WriteFile(caFile, f.server.PEM(), 0o644)
+	os.WriteFile(interFile, f.server.IntermediatePEM(), 0o644)
 	os.WriteFile(leafFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o644)
 
 	run := func(args ...string) string {
 		t.Helper()
-		// A digest option must come before -cert.
-		args = append(append([]string{"ocsp"}, args...), "-issuer", caFile, "-cert", leafFile, "-url", leaf.OCSPServer[0], "-CAfile", caFile)
+		// A digest option must come before -cert. The intermediate signs
+		// the answer; the root is the only trust anchor.
+		args = append(append([]string{"ocsp"}, args...), "-issuer", interFile, "-cert", leafFile, "-url", leaf.OCSPServer[0],
+			"-CAfile", caFile, "-verify_other", interFile)
 		out, err := exec.Command(openssl, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("openssl ocsp: %v\n%s", err, out)
@@ -350,5 +356,80 @@ func TestOpenSSLOCSPClient(t *testing.T) {
 	out = run()
 	if !strings.Contains(out, leafFile+": revoked") || !strings.Contains(out, "Reason: keyCompromise") {
 		t.Fatalf("openssl ocsp after revocation:\n%s", out)
+	}
+}
+
+// The root's CRL stays at /crl (where leaves of the root from before the
+// intermediate point) and lists what the root issued, the intermediate
+// included; the intermediate's CRL lists its leaves.
+func TestRootCRL(t *testing.T) {
+	f := newFixture(t)
+	inter := f.server.Certificate()
+	leaf := f.leaf(t, f.server, "server")
+	if leaf.CRLDistributionPoints[0] != CRLURL(f.srv.URL, "server") {
+		t.Fatalf("leaf CRL location %v", leaf.CRLDistributionPoints)
+	}
+	if err := f.server.Revoke(inter.SerialNumber, ocsp.CACompromise, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(RootCRLURL(f.srv.URL, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(readAll(t, resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crl.CheckSignatureFrom(f.server.Root()); err != nil {
+		t.Fatalf("the root CRL is not the root's: %v", err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(inter.SerialNumber) != 0 {
+		t.Fatalf("root CRL entries %+v, want the intermediate", crl.RevokedCertificateEntries)
+	}
+	resp, err = http.Get(CRLURL(f.srv.URL, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err = x509.ParseRevocationList(readAll(t, resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crl.CheckSignatureFrom(inter); err != nil || len(crl.RevokedCertificateEntries) != 0 {
+		t.Fatalf("intermediate CRL: signature %v, entries %+v", err, crl.RevokedCertificateEntries)
+	}
+}
+
+// openssl checks a leaf against the intermediate's CRL, with the root as the
+// only trust anchor.
+func TestOpenSSLCRLCheck(t *testing.T) {
+	openssl := requireOpenSSL(t)
+	f := newFixture(t)
+	leaf := f.leaf(t, f.server, "server")
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, data, 0o644)
+		return p
+	}
+	rootFile, interFile := write("root.pem", f.server.PEM()), write("intermediate.pem", f.server.IntermediatePEM())
+	leafFile := write("leaf.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))
+	verify := func() string {
+		t.Helper()
+		resp, err := http.Get(leaf.CRLDistributionPoints[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		crlFile := write("crl.pem", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: readAll(t, resp)}))
+		out, _ := exec.Command(openssl, "verify", "-crl_check", "-CAfile", rootFile, "-untrusted", interFile, "-CRLfile", crlFile, leafFile).CombinedOutput()
+		return string(out)
+	}
+	if out := verify(); !strings.Contains(out, leafFile+": OK") {
+		t.Fatalf("openssl verify -crl_check of a good leaf:\n%s", out)
+	}
+	if err := f.server.Revoke(leaf.SerialNumber, ocsp.KeyCompromise, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := verify(); !strings.Contains(out, "certificate revoked") {
+		t.Fatalf("openssl verify -crl_check of a revoked leaf:\n%s", out)
 	}
 }
