@@ -82,7 +82,11 @@ func TestOCSPStaplingAndRotation(t *testing.T) {
 	if ocspURL != "http://127.0.0.1:4566/_portico/pki/server/ocsp" {
 		t.Fatalf("default endpoint OCSP URL = %q", ocspURL)
 	}
-	if out := ns.ok(t, "openssl", "ocsp", "-issuer", serverCA, "-cert", served, "-url", ocspURL, "-CAfile", serverCA); !strings.Contains(out, ": good") {
+	// The leaf's issuer is the server CA's intermediate, the first certificate
+	// of `ca export --chain`; the root stays the only trust anchor.
+	chain := writeFile(t, dir, "portico-server-chain.pem", []byte(ns.ok(t, bin, "ca", "export", "--chain", "--data-dir", filepath.Join(dir, "data"))))
+	intermediate := writeFile(t, dir, "portico-server-intermediate.pem", []byte(ns.ok(t, "openssl", "x509", "-in", chain)))
+	if out := ns.ok(t, "openssl", "ocsp", "-issuer", intermediate, "-cert", served, "-url", ocspURL, "-CAfile", serverCA, "-verify_other", intermediate); !strings.Contains(out, ": good") {
 		t.Fatalf("openssl ocsp against Portico:\n%s", out)
 	}
 
