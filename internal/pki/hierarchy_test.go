@@ -493,3 +493,39 @@ func TestOpenSSLVerifiesTheChain(t *testing.T) {
 	run(true, "-CAfile", rootFile, oldFile)   // old leaves need the root only
 	run(true, "-CAfile", rootFile, interFile)
 }
+
+// Processes loading an old data directory at once (serve starting while
+// `ca export` runs) end up with one intermediate key.
+func TestConcurrentUpgradeAgreesOnOneIntermediateKey(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	writeLegacyRoot(t, dir, "server", now)
+	const n = 8
+	cas := make([]*CA, n)
+	errs := make([]error, n)
+	done := make(chan int)
+	for i := range n {
+		go func() {
+			cas[i], errs[i] = LoadOrCreate(dir, "server", subject, nil)
+			done <- i
+		}()
+	}
+	for range n {
+		<-done
+	}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("loader %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(cas[i].Certificate().RawSubjectPublicKeyInfo, cas[0].Certificate().RawSubjectPublicKeyInfo) {
+			t.Fatalf("loader %d has another intermediate key", i)
+		}
+	}
+	final, err := LoadOrCreate(dir, "server", subject, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A leaf of any of them verifies with the intermediate on disk.
+	leaf := issueLeaf(t, cas[n-1])
+	verifyAgainstRoot(t, final, leaf, time.Now())
+}

@@ -288,8 +288,23 @@ func loadOrCreateIntermediate(root *signer, certFile, keyFile string, now func()
 		if err != nil {
 			return nil, fmt.Errorf("pki: generate intermediate key: %w", err)
 		}
-		if err := writeKey(keyFile, ec); err != nil {
+		der, err := x509.MarshalPKCS8PrivateKey(ec)
+		if err != nil {
+			return nil, fmt.Errorf("pki: encode intermediate key: %w", err)
+		}
+		// Exclusively: another process on the same data directory (`portico
+		// ca export` while `portico serve` starts on an old one) may be
+		// creating it too. The loser certifies the winner's key, so both
+		// end with certificates of one key, name and key identifier.
+		created, err := writeFileExclusive(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+		if err != nil {
 			return nil, err
+		}
+		if !created {
+			if key, err = readKey(keyFile); err != nil {
+				return nil, err
+			}
+			break
 		}
 		key = ec
 	}
@@ -381,6 +396,39 @@ func writeFile(path string, data []byte, mode fs.FileMode) error {
 		return fmt.Errorf("pki: %w", err)
 	}
 	return nil
+}
+
+// writeFileExclusive is writeFile for a file that must not exist yet: it
+// reports false, writing nothing, when path exists.
+func writeFileExclusive(path string, data []byte, mode fs.FileMode) (bool, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return false, fmt.Errorf("pki: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("pki: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("pki: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("pki: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return false, fmt.Errorf("pki: write %s: %w", path, err)
+	}
+	// A hard link, unlike a rename, fails when the target exists.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("pki: %w", err)
+	}
+	return true, nil
 }
 
 // readKey reads a CA key file, refusing one readable by group or others.
