@@ -69,7 +69,7 @@ func mqttBounds(b *strings.Builder, mq *mqttbench.Result) {
 		}
 		if share := getAllShare(mq.ProfileTop[cases[1].Name]); share != "" {
 			w("**QoS 1 costs Portico's CPU where it does not stall**: in the %s profile (pprof -top above) mochi's `Inflight.GetAll` takes %s of the samples inclusive, and much of the garbage collection is its garbage: "+
-				"`processPacket` calls `Inflight.NextImmediate` after every packet a client sends (each PUBACK), and that copies every message the client has in flight or waiting into a new slice and sorts it, so a subscriber with a backlog costs O(n log n) per acknowledgement. "+
+				"`processPacket` calls `Inflight.NextImmediate` after every packet a client sends (each PUBACK), and that walks every message the client has in flight, copies the waiting ones (whole packets, by value) into a new slice and sorts them, so a subscriber with a backlog costs O(n log n) and n packet copies per acknowledgement. "+
 				"The QoS 1 runs that did not stall still ran at a small fraction of mosquitto's rate with hundreds of µs of server CPU per message (table above). This is mochi's, behind `internal/broker`; the quota fix above does not remove it.\n\n",
 				cases[1].Label, share)
 		}
