@@ -19,8 +19,9 @@ type Revoker interface {
 	// Revoke records serial as revoked with an RFC 5280 CRLReason code at
 	// when, durably; revoking again keeps the first revocation.
 	Revoke(serial *big.Int, reason int, when time.Time) error
-	// Certificate is the CA certificate, to check that it issued a leaf.
-	Certificate() *x509.Certificate
+	// Issuer is the CA certificate (intermediate, or the root for leaves
+	// issued before the CA had an intermediate) that signed a leaf, or nil.
+	Issuer(leaf *x509.Certificate) *x509.Certificate
 }
 
 // RevocationReasons maps ACM's RevocationReason enum to RFC 5280 CRLReason
@@ -91,7 +92,7 @@ func (s *Service) Revoke(ctx context.Context, arn, reason string) error {
 	if rev == nil {
 		return fault.New(fault.Internal, "certificate: no CA is configured to revoke %s", arn)
 	}
-	if err := r.leaf.CheckSignatureFrom(rev.Certificate()); err != nil {
+	if rev.Issuer(r.leaf) == nil {
 		return invalid("Certificate %s was not issued by Portico's current server CA (was the CA replaced?) and cannot be revoked by it.", arn)
 	}
 	// The CA first: if the store write fails, the certificate is revoked
