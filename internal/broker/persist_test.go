@@ -592,15 +592,34 @@ func testAcknowledgedMessagesSurviveKill9(t *testing.T) {
 	child := startChild(t, dir)
 	subscribeOffline(t, child.addr, "sub-k1", "plant/+/temp")
 	subscribeOffline(t, child.addr, "sub-k2", "plant/#")
+	// A persistent subscriber online that acknowledges nothing: its
+	// messages in flight (sent, and waiting for quota) must survive too.
+	seen := make(chan struct{}, 1000)
+	online := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + child.addr).SetClientID("sub-k3").
+		SetCleanSession(false).SetAutoReconnect(false).SetAutoAckDisabled(true))
+	if tok := online.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if tok := online.Subscribe("plant/#", 1, func(paho.Client, paho.Message) { seen <- struct{}{} }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
 	const n = 500
 	want := publishAll(t, child.addr, "plant/p1/temp", n, 8)
+	for i := 0; i < 100; i++ { // the in-flight limit; the rest wait in the session
+		select {
+		case <-seen:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("online subscriber received %d messages, want 100", i)
+		}
+	}
 	child.kill() // at once after the last PUBACK
 	if ws, ok := child.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("child ended with %v, want SIGKILL", child.cmd.ProcessState)
 	}
+	online.Disconnect(0)
 
 	child = startChild(t, dir)
-	for _, id := range []string{"sub-k1", "sub-k2"} {
+	for _, id := range []string{"sub-k1", "sub-k2", "sub-k3"} {
 		got := newCollector()
 		c := pahoClient(t, child.addr, id, false, got.handler)
 		got.waitFor(t, want, 30*time.Second)
