@@ -195,7 +195,9 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger) (*node, 
 	n.endpoints.References = endpoint.References{AuthorizerExists: n.authorizers.Exists,
 		FunctionExists: func(ctx context.Context, arn string) error { _, err := n.functions.Resolve(ctx, arn); return err }}
 	n.checker = &health.Checker{Logger: logger.With("component", "health")}
-	if n.broker, err = broker.New(broker.Options{Logger: logger}); err != nil {
+	// Sessions, subscriptions, retained and in-flight messages live in the
+	// same database (docs/persistence.md).
+	if n.broker, err = broker.New(broker.Options{Logger: logger, Store: n.store, SessionExpiry: cfg.MQTTSessionExpiry}); err != nil {
 		return nil, err
 	}
 	// Just-in-time registration publishes $aws/events/certificates/registered/<ca>.

@@ -57,8 +57,9 @@ func openPersistent(dir string, opts Options) (*persistentBroker, error) {
 			return nil, err
 		}
 		opts.Store = st
-		if quietStores {
-			opts.Store = &quietStore{Store: st}
+		if !quietStores {
+			// Without UpdateQuiet: the writer's own-connection path.
+			opts.Store = plainStore{st}
 		}
 	}
 	if opts.Logger == nil {
@@ -128,30 +129,17 @@ func (pb *persistentBroker) close() {
 	pb.ln = nil
 }
 
-// quietStores makes openPersistent hand the broker a store with
-// UpdateQuiet, as internal/store is to have one.
+// quietStores makes openPersistent hand the broker internal/store's
+// *Store, whose UpdateQuiet the broker prefers; otherwise a store without
+// it.
 var quietStores bool
 
-// quietStore gives a store the UpdateQuiet the broker prefers: a
-// transaction serialised with the store's writers that does not wake its
-// change feed. (internal/store serialises on its own write mutex.)
-type quietStore struct {
-	*store.Store
-	mu sync.Mutex
-}
+// plainStore hides UpdateQuiet, so the writer takes its own-connection path.
+type plainStore struct{ st *store.Store }
 
-func (q *quietStore) UpdateQuiet(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	tx, err := q.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+func (p plainStore) DB() *sql.DB { return p.st.DB() }
+func (p plainStore) Migrate(ctx context.Context, component string, steps []string) error {
+	return p.st.Migrate(ctx, component, steps)
 }
 
 func pahoClient(t testing.TB, addr, id string, clean bool, onMessage paho.MessageHandler) paho.Client {

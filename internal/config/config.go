@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	// ExpiryWebhooks receive ACM's "approaching expiration" events as JSON
 	// POSTs.
 	ExpiryWebhooks []string
+	// MQTTSessionExpiry is how long a persistent MQTT session outlives its
+	// connection (AWS: 1 hour by default, at most 7 days).
+	MQTTSessionExpiry time.Duration
 	// DNSTransferAllow are the addresses or prefixes allowed zone
 	// transfers (AXFR/IXFR) from the DNS server; DNSNotify the secondaries
 	// (ip:port) sent NOTIFY when a zone changes. Validate parses them into
@@ -81,6 +85,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", "", "ACME directory URL that issues requested certificates (DNS-01 answered by Portico's DNS); empty: Portico's server CA")
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
+	fs.DurationVar(&c.MQTTSessionExpiry, "mqtt-session-expiry", time.Hour, "how long a persistent MQTT session (clean session 0, MQTT 5 session expiry) and its queued messages outlive its connection; at most 168h")
 	fs.StringSliceVar(&c.ExpiryWebhooks, "expiry-webhook", nil, "URL that receives ACM approaching-expiration events as JSON POSTs (repeatable)")
 	fs.StringVar(&c.FunctionsFile, "functions", "", "JSON file of user functions to register at start: {\"functions\": [{\"name\", \"url\", \"timeout\", \"secret\"}]}")
 	fs.StringSliceVar(&c.DNSTransferAllow, "dns-transfer-allow", nil, "IP addresses or prefixes (127.0.0.0/8) allowed zone transfers (AXFR, IXFR) of every served zone; empty: none")
@@ -114,6 +119,9 @@ var (
 
 // Validate checks the values and fills derived defaults.
 func (c *Config) Validate() error {
+	if c.MQTTSessionExpiry != 0 && (c.MQTTSessionExpiry < time.Second || c.MQTTSessionExpiry > 7*24*time.Hour) {
+		return fmt.Errorf("--mqtt-session-expiry %v must be between 1s and 168h", c.MQTTSessionExpiry)
+	}
 	if !regionPattern.MatchString(c.Region) {
 		return fmt.Errorf("--region %q is not an AWS region name such as us-east-1", c.Region)
 	}

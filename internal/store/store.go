@@ -151,6 +151,27 @@ func (s *Store) Update(ctx context.Context, fn func(tx *sql.Tx) error) (uint64, 
 	return gen, nil
 }
 
+// UpdateQuiet runs fn in one transaction, serialised with Update and
+// Migrate, whole or nothing, but neither advances the generation nor wakes
+// subscribers: for runtime state no snapshot is built from (the broker's
+// sessions and queues), whose commits must not rebuild every snapshot.
+func (s *Store) UpdateQuiet(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
 // WatchOtherWriters polls the database every interval for commits made by
 // other processes on the same file (for example `portico function put` while
 // `portico serve` runs) and treats them like local ones: the generation

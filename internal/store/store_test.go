@@ -135,3 +135,43 @@ func TestCommitsOfAnotherProcessWakeSubscribers(t *testing.T) {
 		t.Fatalf("next generation = %d, %v; want %d", next, err, gen+1)
 	}
 }
+
+// UpdateQuiet commits whole or nothing, but neither advances the
+// generation nor wakes subscribers.
+func TestUpdateQuiet(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenMemory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx, "test", steps); err != nil {
+		t.Fatal(err)
+	}
+	changes, cancel := s.Subscribe()
+	defer cancel()
+	before := s.Generation()
+	boom := errors.New("boom")
+	if err := s.UpdateQuiet(ctx, func(tx *sql.Tx) error {
+		tx.Exec(`INSERT INTO t VALUES ('a', '1')`)
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := s.UpdateQuiet(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO t VALUES ('b', '2')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var keys string
+	s.DB().QueryRow(`SELECT group_concat(k) FROM t`).Scan(&keys)
+	if keys != "b" || s.Generation() != before {
+		t.Fatalf("rows %q, generation %d (was %d)", keys, s.Generation(), before)
+	}
+	select {
+	case <-changes:
+		t.Fatal("a quiet update woke a subscriber")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
