@@ -95,6 +95,9 @@ const (
 	// Per-client socket buffers: mochi's defaults are large; a fleet is many
 	// mostly idle devices.
 	clientBufferSize = 2 * 1024
+	// outboundQueue is how many deliveries may wait for a client's write
+	// loop (mochi's MaximumClientWritesPending).
+	outboundQueue = 1024
 )
 
 // Broker is a running MQTT engine.
@@ -147,6 +150,13 @@ func New(opts Options) (*Broker, error) {
 	// replaced or deleted (AWS), or until its MQTT 5 Message Expiry
 	// Interval ends.
 	caps.MaximumMessageExpiryInterval = 0
+	// Each connection's outbound queue is a channel of this many packet
+	// pointers, allocated when it connects: mochi's 8,192 cost 64 KiB per
+	// idle device. Unacknowledged QoS 1 deliveries are bounded by
+	// MaxInflight (the rest wait in the session), so the queue only has to
+	// absorb QoS 0 bursts; when it is full mochi drops the delivery, as AWS
+	// IoT drops QoS 0 to a client that cannot keep up.
+	caps.MaximumClientWritesPending = outboundQueue
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
 		InlineClient:             true,
