@@ -18,6 +18,9 @@ import (
 
 	"github.com/portico-iot/portico/bench/internal/child"
 	"github.com/portico-iot/portico/bench/internal/cpuprof"
+	"github.com/portico-iot/portico/bench/internal/customauthbench"
+	"github.com/portico-iot/portico/bench/internal/dnsbench"
+	"github.com/portico-iot/portico/bench/internal/failoverbench"
 	"github.com/portico-iot/portico/bench/internal/handshake"
 	"github.com/portico-iot/portico/bench/internal/machine"
 	"github.com/portico-iot/portico/bench/internal/mosquitto"
@@ -124,8 +127,53 @@ func run(ctx context.Context, out string, quick bool, fleets, revision string) e
 	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 		return err
 	}
+	// The scenarios that keep their own section between markers.
+	if err := sectionScenarios(ctx, out, quick, revision); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "all: wrote %s in %v\n", out, time.Since(start).Round(time.Second))
 	return nil
+}
+
+// sectionScenarios runs the custom-authorizer, DNS and failover scenarios
+// and replaces each one's section of out.
+func sectionScenarios(ctx context.Context, out string, quick bool, revision string) error {
+	co := customauthbench.Defaults()
+	if quick {
+		co.Runs, co.Duration, co.Warmup, co.StormRuns = 2, time.Second, 500*time.Millisecond, 1
+	}
+	ca, err := customauthbench.Execute(ctx, co)
+	if err != nil {
+		return err
+	}
+	ca.Revision = revision
+	if err := customauthbench.WriteSection(out, ca.Markdown()); err != nil {
+		return err
+	}
+	if err := dnsbench.Available(); err != nil {
+		fmt.Fprintln(os.Stderr, "all:", err, "- the DNS comparison is skipped")
+	} else {
+		do := dnsbench.Defaults()
+		if quick {
+			do.Runs, do.Duration = 1, 2*time.Second
+		}
+		dr, err := dnsbench.Execute(ctx, do)
+		if err != nil {
+			return err
+		}
+		if err := dnsbench.WriteSection(out, dr.Markdown()); err != nil {
+			return err
+		}
+	}
+	fo := failoverbench.Defaults()
+	if quick {
+		fo.Checks = []failoverbench.Check{{Interval: 2, Threshold: 2, Cycles: 2}}
+	}
+	fr, err := failoverbench.Execute(ctx, fo)
+	if err != nil {
+		return err
+	}
+	return failoverbench.WriteSection(out, fr.Markdown())
 }
 
 func microbenchmarks(ctx context.Context, quick bool) (string, error) {
@@ -156,7 +204,7 @@ func render(info machine.Info, revision, before, after string, took time.Duratio
 	w("# Benchmarks\n\n")
 	w("Reproduce (rewrites this file, about %d minutes; every server listens on 127.0.0.1 only, every load loop is bounded in count and time):\n\n", max(1, int(took.Minutes()+0.5)))
 	w("```sh\ngo run ./bench/cmd/all\n```\n\n")
-	w("One scenario at a time: `go run ./bench/cmd/handshake`, `go run ./bench/cmd/rotation`, `go run ./bench/cmd/mqtt` (`-help` lists the flags; each section below gives the exact command it ran). "+
+	w("One scenario at a time: `go run ./bench/cmd/handshake`, `go run ./bench/cmd/rotation`, `go run ./bench/cmd/mqtt`, `go run ./bench/cmd/customauth`, `go run ./bench/cmd/dns` (needs dnsperf and knot), `go run ./bench/cmd/failover` (`-help` lists the flags; each section below gives the exact command it ran). "+
 		"Gateway micro-benchmarks: `%s` (CI runs them with `-benchtime=1x` so they keep working, and asserts no timing).\n\n", microCommand)
 	if quick {
 		w("**This report was produced with `-quick` (short runs, to check the harness): do not quote its numbers.**\n\n")

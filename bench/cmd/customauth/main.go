@@ -66,11 +66,7 @@ func main() {
 		}
 		res.Revision = rev
 		if *out != "" {
-			doc, err := os.ReadFile(*out)
-			if err != nil && !os.IsNotExist(err) {
-				return nil, err
-			}
-			if err := os.WriteFile(*out, []byte(customauthbench.Splice(string(doc), res.Markdown())), 0o644); err != nil {
+			if err := customauthbench.WriteSection(*out, res.Markdown()); err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(os.Stderr, "customauth: wrote the section into %s\n", *out)

@@ -7,34 +7,12 @@ import (
 
 	"github.com/portico-iot/portico/bench/internal/cpuprof"
 	"github.com/portico-iot/portico/bench/internal/material"
+	"github.com/portico-iot/portico/bench/internal/section"
 	"github.com/portico-iot/portico/internal/function"
 )
 
-// Markers delimit this scenario's section in docs/benchmarks.md.
-const (
-	BeginMarker = "<!-- customauth:begin -->"
-	EndMarker   = "<!-- customauth:end -->"
-)
-
-// Splice returns doc with section between the markers, the markers and
-// section appended at the end when doc has none.
-func Splice(doc, section string) string {
-	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker + "\n"
-	i := strings.Index(doc, BeginMarker)
-	j := strings.Index(doc, EndMarker)
-	if i >= 0 && j > i {
-		rest := doc[j+len(EndMarker):]
-		rest = strings.TrimPrefix(rest, "\n")
-		return doc[:i] + block + rest
-	}
-	if doc != "" && !strings.HasSuffix(doc, "\n") {
-		doc += "\n"
-	}
-	if doc != "" {
-		doc += "\n"
-	}
-	return doc + block
-}
+// WriteSection replaces this scenario's section of the file at path.
+func WriteSection(path, text string) error { return section.Write(path, "customauth", text) }
 
 var sideLabel = map[string]string{SideMTLS: "mTLS (device certificate)", SideCustom: "custom authorizer, cached decision",
 	SideCustomSigned: "custom authorizer with token signing, cached decision"}
