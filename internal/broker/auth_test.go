@@ -387,7 +387,26 @@ func TestRetainNeedsRetainPublish(t *testing.T) {
 	}
 	_, got := subscribe3(t, late, "r/#")
 	expect(t, got, "r/kept kept")
-	expectNothing(t, got)
+	// QoS 1 is at least once: a second copy of the retained message is
+	// allowed (and seen, rarely, on a loaded machine); the refused retained
+	// publish must never arrive.
+	expectOnly(t, got, "r/kept kept")
+}
+
+// expectOnly fails if anything but allowed arrives within a short window.
+func expectOnly(t *testing.T, ch <-chan string, allowed string) {
+	t.Helper()
+	deadline := time.After(200 * time.Millisecond)
+	for {
+		select {
+		case got := <-ch:
+			if got != allowed {
+				t.Fatalf("received %q, want nothing but %q", got, allowed)
+			}
+		case <-deadline:
+			return
+		}
+	}
 }
 
 func TestSubscribeDecidedPerFilter(t *testing.T) {
