@@ -82,6 +82,13 @@ var sampleLine = regexp.MustCompile(`^\s*([0-9.]+)(ns|us|µs|ms|s)\s+(\S.*)$`)
 
 // Split reads a profile and returns the CPU time per category.
 func Split(ctx context.Context, path string) (map[string]time.Duration, error) {
+	return SplitWith(ctx, path, Classify)
+}
+
+// SplitWith is Split with the caller's classification of a sample's frames
+// (leaf first), for scenarios that add categories of their own in front of
+// Classify's.
+func SplitWith(ctx context.Context, path string, classify func(frames []string) string) (map[string]time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-traces", path).Output()
@@ -124,7 +131,10 @@ func Split(ctx context.Context, path string) (map[string]time.Duration, error) {
 	return res, sc.Err()
 }
 
-func classify(frames []string) string {
+// Classify names the category of a sample's frames (leaf first): GC and
+// allocation first, then the first matching category, then the runtime,
+// else Other.
+func Classify(frames []string) string {
 	gc, runtimeCat := Categories[0], Categories[len(Categories)-1]
 	for _, f := range frames {
 		if gc.Pattern.MatchString(f) {

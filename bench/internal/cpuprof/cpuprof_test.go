@@ -14,8 +14,8 @@ func TestClassify(t *testing.T) {
 		{[]string{"runtime.futex", "runtime.findRunnable", "runtime.schedule"}, "scheduler and other runtime"},
 		{[]string{"unknown.func"}, Other},
 	} {
-		if got := classify(c.frames); got != c.want {
-			t.Errorf("classify(%q) = %q, want %q", c.frames[0], got, c.want)
+		if got := Classify(c.frames); got != c.want {
+			t.Errorf("Classify(%q) = %q, want %q", c.frames[0], got, c.want)
 		}
 	}
 }
