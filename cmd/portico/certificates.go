@@ -24,30 +24,6 @@ import (
 	"github.com/portico-iot/portico/internal/expirywatch"
 )
 
-// certificateSource adapts the certificate service to the expiry watcher.
-type certificateSource struct{ svc *certificate.Service }
-
-func (s certificateSource) Certificates(ctx context.Context) ([]expirywatch.Certificate, error) {
-	states, err := s.svc.ExpiryStates(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]expirywatch.Certificate, len(states))
-	for i, c := range states {
-		out[i] = expirywatch.Certificate{ARN: c.ARN, CommonName: c.CommonName, NotAfter: c.NotAfter, LastEventDay: c.LastEventDay}
-	}
-	return out, nil
-}
-
-func (s certificateSource) DaysBeforeExpiry(ctx context.Context) (int, error) {
-	cfg, err := s.svc.AccountConfiguration(ctx)
-	return cfg.DaysBeforeExpiry, err
-}
-
-func (s certificateSource) RecordEvent(ctx context.Context, arn, day string) error {
-	return s.svc.RecordExpiryEvent(ctx, arn, day)
-}
-
 // checkWebhooks refuses webhook URLs that could never receive a POST.
 func checkWebhooks(webhooks []string) error {
 	for _, w := range webhooks {
@@ -71,7 +47,7 @@ func startCertificateWarnings(ctx context.Context, svc *certificate.Service, cha
 		return nil, err
 	}
 	w := &expirywatch.Watcher{
-		Source:   certificateSource{svc},
+		Source:   expirywatch.Certificates{Service: svc},
 		Region:   svc.Region(),
 		Account:  svc.Account(),
 		Webhooks: webhooks,

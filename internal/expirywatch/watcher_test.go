@@ -20,30 +20,6 @@ import (
 	"github.com/portico-iot/portico/internal/testpki"
 )
 
-// source adapts the real certificate service, as cmd/portico does.
-type source struct{ svc *certificate.Service }
-
-func (s source) Certificates(ctx context.Context) ([]expirywatch.Certificate, error) {
-	states, err := s.svc.ExpiryStates(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]expirywatch.Certificate, len(states))
-	for i, c := range states {
-		out[i] = expirywatch.Certificate{ARN: c.ARN, CommonName: c.CommonName, NotAfter: c.NotAfter, LastEventDay: c.LastEventDay}
-	}
-	return out, nil
-}
-
-func (s source) DaysBeforeExpiry(ctx context.Context) (int, error) {
-	cfg, err := s.svc.AccountConfiguration(ctx)
-	return cfg.DaysBeforeExpiry, err
-}
-
-func (s source) RecordEvent(ctx context.Context, arn, day string) error {
-	return s.svc.RecordExpiryEvent(ctx, arn, day)
-}
-
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -132,7 +108,7 @@ func (e *env) importExpiring(t *testing.T, name string, d time.Duration) string 
 }
 
 func (e *env) watcher(webhooks ...string) *expirywatch.Watcher {
-	return &expirywatch.Watcher{Source: source{e.svc}, Region: "eu-west-1", Account: "123456789012", Webhooks: webhooks,
+	return &expirywatch.Watcher{Source: expirywatch.Certificates{Service: e.svc}, Region: "eu-west-1", Account: "123456789012", Webhooks: webhooks,
 		Now: e.clk.now, Logger: slog.New(slog.NewTextHandler(e.logs, nil)), Client: &http.Client{Timeout: 2 * time.Second}}
 }
 
