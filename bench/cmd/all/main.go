@@ -39,7 +39,7 @@ func main() {
 	revision := flag.String("revision", "", "the revision measured, for the report (default: git rev-parse --short HEAD)")
 	flag.Parse()
 	if *revision == "" {
-		*revision = gitRevision()
+		*revision = machine.GitRevision()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -49,17 +49,6 @@ func main() {
 	}
 }
 
-func gitRevision() string {
-	b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	rev := strings.TrimSpace(string(b))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		rev += " with uncommitted changes"
-	}
-	return rev
-}
 
 func run(ctx context.Context, out string, quick bool, fleets, revision string) error {
 	if _, err := os.Stat("go.mod"); err != nil {

@@ -14,12 +14,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 
 	"github.com/portico-iot/portico/bench/internal/child"
 	"github.com/portico-iot/portico/bench/internal/customauthbench"
+	"github.com/portico-iot/portico/bench/internal/machine"
 	"github.com/portico-iot/portico/bench/internal/scenario"
 )
 
@@ -59,7 +59,7 @@ func main() {
 		o.StormRuns = 0
 	}
 	scenario.Run("customauth", func(ctx context.Context) (scenario.Report, error) {
-		rev := gitRevision()
+		rev := machine.GitRevision()
 		res, err := customauthbench.Execute(ctx, o)
 		if err != nil {
 			return nil, err
@@ -75,19 +75,6 @@ func main() {
 	})
 }
 
-// gitRevision is the checkout's short commit, with a note when tracked
-// files differ from it.
-func gitRevision() string {
-	b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	rev := strings.TrimSpace(string(b))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		rev += " with uncommitted changes"
-	}
-	return rev
-}
 
 func joinInts(xs []int) string {
 	s := make([]string, len(xs))

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
 
+	"github.com/portico-iot/portico/bench/internal/machine"
 	"github.com/portico-iot/portico/bench/internal/serveproc"
 )
 
@@ -268,7 +269,7 @@ func measure(ctx context.Context, dnsperf string, o Options, addr netip.AddrPort
 	args := []string{"-s", addr.Addr().String(), "-p", strconv.Itoa(int(addr.Port())), "-d", queries,
 		"-l", strconv.Itoa(int(o.Duration.Seconds())), "-c", strconv.Itoa(o.Clients), "-T", strconv.Itoa(o.Threads),
 		"-q", strconv.Itoa(o.Outstanding)}
-	run := Run{Load: loadAverage()}
+	run := Run{Load: machine.LoadAverage()}
 	out, err := exec.CommandContext(ctx, dnsperf, args...).CombinedOutput()
 	if err != nil {
 		return run, "", fmt.Errorf("dnsperf %v: %w\n%s", args, err, out)
@@ -296,17 +297,6 @@ func dnsperfVersion(path string) string {
 	return "dnsperf"
 }
 
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return "?"
-	}
-	return f[0]
-}
 
 // createZone creates the zone: n static names s<i> and n failover names
 // f<i> (PRIMARY behind a TCP health check of port, SECONDARY plain).

@@ -153,3 +153,17 @@ func RaiseNoFile(want uint64) uint64 {
 	}
 	return lim.Cur
 }
+
+// GitRevision is the checkout's short commit, with a note when tracked
+// files differ from it: the code a report measured.
+func GitRevision() string {
+	b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	rev := strings.TrimSpace(string(b))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		rev += " with uncommitted changes"
+	}
+	return rev
+}
