@@ -49,7 +49,6 @@ func main() {
 	}
 }
 
-
 func run(ctx context.Context, out string, quick bool, fleets, revision string) error {
 	if _, err := os.Stat("go.mod"); err != nil {
 		return fmt.Errorf("run from the repository root: %w", err)

@@ -75,7 +75,6 @@ func main() {
 	})
 }
 
-
 func joinInts(xs []int) string {
 	s := make([]string, len(xs))
 	for i, x := range xs {

@@ -297,7 +297,6 @@ func dnsperfVersion(path string) string {
 	return "dnsperf"
 }
 
-
 // createZone creates the zone: n static names s<i> and n failover names
 // f<i> (PRIMARY behind a TCP health check of port, SECONDARY plain).
 func createZone(ctx context.Context, client *route53.Client, n, port int) error {
