@@ -179,13 +179,13 @@ func (cfgs *clientConfigs) rate(req clientRequest) clientResult {
 				switch req.Side {
 				case SideMTLS:
 					cfg = cfgs.devices[rng.IntN(len(cfgs.devices))]
-					connect = connectPacket(clientID, "", nil, 30)
+					connect = mqttc.ConnectWithCredentials(clientID, "", nil, 30)
 				case SideCustomSigned:
 					cfg = cfgs.custom
-					connect = connectPacket(clientID, clientID+"?"+cfgs.signed, []byte(CachedToken), 30)
+					connect = mqttc.ConnectWithCredentials(clientID, clientID+"?"+cfgs.signed, []byte(CachedToken), 30)
 				default:
 					cfg = cfgs.custom
-					connect = connectPacket(clientID, username, []byte(CachedToken), 30)
+					connect = mqttc.ConnectWithCredentials(clientID, username, []byte(CachedToken), 30)
 				}
 				t0 := time.Now()
 				if err := once(req.Addr, cfg, connect, 5*time.Second); err != nil {
@@ -224,7 +224,7 @@ func (cfgs *clientConfigs) storm(req clientRequest) clientResult {
 					break
 				}
 				clientID := fmt.Sprintf("%s-%d", req.Prefix, i)
-				connect := connectPacket(clientID, clientID+"?x-amz-customauthorizer-name="+cfgs.auth, []byte(clientID+"-token"), 30)
+				connect := mqttc.ConnectWithCredentials(clientID, clientID+"?x-amz-customauthorizer-name="+cfgs.auth, []byte(clientID+"-token"), 30)
 				t0 := time.Now()
 				if err := once(req.Addr, cfgs.custom, connect, time.Until(end)); err != nil {
 					col.fail(err)

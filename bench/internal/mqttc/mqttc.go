@@ -12,14 +12,29 @@ import (
 // Connect encodes a CONNECT with a clean session, no credentials and the
 // given keep-alive in seconds.
 func Connect(clientID string, keepAlive uint16) []byte {
-	variable := []byte{0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, byte(keepAlive >> 8), byte(keepAlive)}
-	payload := append([]byte{byte(len(clientID) >> 8), byte(len(clientID))}, clientID...)
-	n := len(variable) + len(payload)
-	if n > 127 {
-		panic("mqttc: client ID too long")
+	return ConnectWithCredentials(clientID, "", nil, keepAlive)
+}
+
+// ConnectWithCredentials is Connect with a username and password when
+// username is not empty: what a device presenting a custom authorizer's
+// credentials sends.
+func ConnectWithCredentials(clientID, username string, password []byte, keepAlive uint16) []byte {
+	flags := byte(0x02) // clean session
+	payload := appendString(nil, clientID)
+	if username != "" {
+		flags |= 0x80 | 0x40
+		payload = appendString(payload, username)
+		payload = appendString(payload, string(password))
 	}
-	out := append([]byte{0x10, byte(n)}, variable...)
+	variable := []byte{0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, flags, byte(keepAlive >> 8), byte(keepAlive)}
+	out := appendLength([]byte{0x10}, len(variable)+len(payload))
+	out = append(out, variable...)
 	return append(out, payload...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = append(b, byte(len(s)>>8), byte(len(s)))
+	return append(b, s...)
 }
 
 // Pingreq, Pingresp and Disconnect are the fixed two-byte packets.
