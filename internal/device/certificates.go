@@ -158,61 +158,14 @@ func (s *Service) DescribeCertificate(ctx context.Context, id string) (*Certific
 // newest first unless ascending. pageSize 0 means DefaultPageSize; marker is
 // the NextMarker of the previous page, or empty for the first.
 func (s *Service) ListCertificates(ctx context.Context, pageSize int, marker string, ascending bool) (*Page, error) {
-	if pageSize == 0 {
-		pageSize = DefaultPageSize
-	}
-	if pageSize < 1 || pageSize > MaxPageSize {
-		return nil, fault.Invalidf("1 validation error detected: Value '%d' at 'pageSize' failed to satisfy constraint: Member must have value between 1 and %d", pageSize, MaxPageSize)
-	}
-	query := `SELECT id, status, mode, created_ms FROM device_certificates`
-	var args []any
-	if marker != "" {
-		createdMs, id, err := decodeMarker(marker)
-		if err != nil {
-			return nil, err
-		}
-		if ascending {
-			query += ` WHERE (created_ms, id) > (?, ?)`
-		} else {
-			query += ` WHERE (created_ms, id) < (?, ?)`
-		}
-		args = append(args, createdMs, id)
-	}
-	if ascending {
-		query += ` ORDER BY created_ms ASC, id ASC`
-	} else {
-		query += ` ORDER BY created_ms DESC, id DESC`
-	}
-	query += ` LIMIT ?`
-	args = append(args, pageSize+1)
-	rows, err := s.st.DB().QueryContext(ctx, query, args...)
+	rows, next, err := s.pageOf(ctx, "device_certificates", "1", nil, pageSize, marker, ascending)
 	if err != nil {
-		return nil, fmt.Errorf("device: list certificates: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	page := &Page{Certificates: []Summary{}}
-	var lastCreated int64
-	for rows.Next() {
-		var (
-			sum          Summary
-			status, mode string
-			createdMs    int64
-		)
-		if err := rows.Scan(&sum.ID, &status, &mode, &createdMs); err != nil {
-			return nil, fmt.Errorf("device: list certificates: %w", err)
-		}
-		if len(page.Certificates) == pageSize {
-			page.NextMarker = encodeMarker(lastCreated, page.Certificates[pageSize-1].ID)
-			break
-		}
-		sum.ARN = s.ARN(sum.ID)
-		sum.Status, sum.Mode = Status(status), Mode(mode)
-		sum.CreationDate = time.UnixMilli(createdMs).UTC()
-		page.Certificates = append(page.Certificates, sum)
-		lastCreated = createdMs
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("device: list certificates: %w", err)
+	page := &Page{Certificates: make([]Summary, 0, len(rows)), NextMarker: next}
+	for _, r := range rows {
+		page.Certificates = append(page.Certificates, Summary{ARN: s.ARN(r.id), ID: r.id, Status: Status(r.status),
+			Mode: Mode(r.mode), CreationDate: r.created})
 	}
 	return page, nil
 }
