@@ -29,6 +29,8 @@ type session struct {
 	version   int64
 	connected atomic.Bool
 	endReason atomic.Pointer[string] // the disconnect reason, when the broker ended the connection for one
+
+	window *sendWindow // outbound QoS 1 and 2 flow control (sendwindow.go), set at CONNECT
 }
 
 // sessionConn carries the session to the hooks: mochi keeps it as the
@@ -74,7 +76,7 @@ func (h *gatewayAuth) ID() string { return "portico-gateway-auth" }
 
 func (h *gatewayAuth) Provides(b byte) bool {
 	return bytes.Contains([]byte{
-		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead,
+		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead, mqtt.OnPacketEncode,
 		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnWill,
 		mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnUnsubscribed, mqtt.OnSelectSubscribers,
 	}, []byte{b})
@@ -92,7 +94,7 @@ func (h *gatewayAuth) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if s == nil {
 		return nil // unknown connections are refused by OnConnectAuthenticate
 	}
-	h.limitInflight(cl)
+	h.limitInflight(cl, s)
 	if s.authz == nil {
 		return nil
 	}
@@ -137,8 +139,9 @@ func (h *gatewayAuth) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) b
 // otherwise (MQTT 3.1.1, and MQTT 5 QoS 0, which has no acknowledgement) the
 // client is disconnected, in MQTT 5 with DISCONNECT 0x87.
 func (h *gatewayAuth) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type == packets.Puback {
-		restoreSendQuota(cl, pk)
+	switch pk.FixedHeader.Type {
+	case packets.Puback, packets.Pubcomp, packets.Pubrec:
+		acknowledged(sessionOf(cl), pk)
 		return pk, nil
 	}
 	if cl.Net.Inline || (pk.FixedHeader.Type != packets.Publish && pk.FixedHeader.Type != packets.Subscribe) {

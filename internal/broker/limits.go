@@ -116,35 +116,3 @@ func (h *gatewayAuth) endFor(cl *mqtt.Client, s *session, code packets.Code) {
 		h.broker.srv.DisconnectClient(cl, code)
 	}
 }
-
-// limitInflight bounds the client's unacknowledged outbound messages to
-// MaxInflight, or its own smaller Receive Maximum: mochi holds the next ones
-// in the session and sends them as acknowledgements arrive.
-func (h *gatewayAuth) limitInflight(cl *mqtt.Client) {
-	n := h.broker.limits.MaxInflight
-	if rm := cl.Properties.Props.ReceiveMaximum; rm > 0 && rm < n {
-		n = rm
-	}
-	cl.Properties.Props.ReceiveMaximum = n
-	cl.State.Inflight.ResetSendQuota(int32(n))
-}
-
-// restoreSendQuota gives back the send quota of a message mochi sent from
-// the queue of those waiting for quota. mochi (v2.7.9, processPacket) sends
-// one such message after each packet it processes, spending a unit of
-// quota, and forgets it; its PUBACK then finds no message and returns no
-// quota, so after MaxInflight of them the queue stalls until the client
-// reconnects. Called for each PUBACK before mochi processes it.
-//
-// Still wrong in mochi v2.7.9, and not mendable from a hook: the message
-// sent that way is no longer in flight, so it is lost (in memory; a
-// persistent session's copy on disk stays until its PUBACK) if the
-// connection ends first; and Inflight.NextImmediate read-locks the
-// Inflight and calls GetAll, which read-locks it again, so a publisher
-// adding a message to the same client in between (Lock) deadlocks both.
-// The fix belongs in mochi (NextImmediate must not lock twice).
-func restoreSendQuota(cl *mqtt.Client, pk packets.Packet) {
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok {
-		cl.State.Inflight.IncreaseSendQuota()
-	}
-}

@@ -1,7 +1,9 @@
 package broker_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,5 +190,115 @@ func TestInflightLimit(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("received %d after acknowledging, want 150", n)
 		}
+	}
+}
+
+// TestWindowedMessagesResentAfterReconnect: deliveries that waited for room
+// in the window stay in flight once sent, so a persistent session that
+// reconnects before acknowledging them gets them again (mochi's own
+// waiting list forgot them once sent).
+func TestWindowedMessagesResentAfterReconnect(t *testing.T) {
+	s := startServer(t)
+	got := make(chan mqtt3.Message, 200)
+	persistent := func(o *mqtt3.ClientOptions) {
+		o.SetAutoAckDisabled(true).SetCleanSession(false).
+			SetDefaultPublishHandler(func(_ mqtt3.Client, m mqtt3.Message) { got <- m })
+	}
+	c, _, err := s.v3(t, everything(), "resend", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := c.Subscribe("w/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("SUBSCRIBE failed", tok.Error())
+	}
+	for i := range 150 {
+		if err := s.b.Publish("w/x", []byte{byte(i)}, 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive := func(n int) []mqtt3.Message {
+		t.Helper()
+		var ms []mqtt3.Message
+		for len(ms) < n {
+			select {
+			case m := <-got:
+				ms = append(ms, m)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("received %d, want %d", len(ms), n)
+			}
+		}
+		return ms
+	}
+	for _, m := range receive(100) {
+		m.Ack()
+	}
+	late := receive(50) // sent once the first 100 were acknowledged; not acknowledged
+	if late[0].Payload()[0] != 100 || late[49].Payload()[0] != 149 {
+		t.Fatalf("waiting messages arrived as %d..%d, want 100..149", late[0].Payload()[0], late[49].Payload()[0])
+	}
+	c.Disconnect(0)
+
+	again, _, err := s.v3(t, everything(), "resend", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resent := map[byte]bool{}
+	for _, m := range receive(50) {
+		if !m.Duplicate() {
+			t.Fatalf("message %d resent without DUP", m.Payload()[0])
+		}
+		resent[m.Payload()[0]] = true
+		m.Ack()
+	}
+	for i := byte(100); i < 150; i++ {
+		if !resent[i] {
+			t.Fatalf("message %d not resent; resent %v", i, resent)
+		}
+	}
+	again.Disconnect(100)
+}
+
+// TestWindowUnderConcurrentPublishers: publishers adding QoS 1 messages
+// while the subscriber acknowledges never wedge the connection (mochi's
+// send quota path could deadlock the two), and nothing is lost.
+func TestWindowUnderConcurrentPublishers(t *testing.T) {
+	s := startServer(t)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	all := make(chan struct{})
+	const publishers, each = 4, 500
+	sub, _, err := s.v3(t, everything(), "busy", func(o *mqtt3.ClientOptions) { o.SetOrderMatters(false) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sub.Subscribe("c/#", 1, func(_ mqtt3.Client, m mqtt3.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[string(m.Payload())] = true; len(seen) == publishers*each {
+			close(all)
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("SUBSCRIBE failed", tok.Error())
+	}
+	var wg sync.WaitGroup
+	for p := range publishers {
+		pub, _, err := s.v3(t, everything(), fmt.Sprintf("busy-pub-%d", p), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for i := range each {
+				pub.Publish("c/x", 1, false, fmt.Sprintf("%d-%d", p, i))
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("%d of %d messages delivered", len(seen), publishers*each)
 	}
 }
