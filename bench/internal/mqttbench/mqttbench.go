@@ -106,6 +106,7 @@ type FlowRun struct {
 
 // IdleRun is one side's idle-connection measurement in one round.
 type IdleRun struct {
+	Memory   []porticoproc.Memory // Portico: its runtime's view after each step
 	Side     string
 	N        int
 	Before   uint64 // RSS with no connection
@@ -446,6 +447,15 @@ func (res *Result) idleOnce(ctx context.Context, o Options, set *material.Set, s
 		}
 		logf("idle run %d %-9s %5d held (%d failed) in %v: RSS %d MiB -> %d MiB, %.1f KiB/conn %s",
 			n, side, out.Held, out.Failed, out.Elapsed.Round(time.Millisecond), run.Before>>20, rss>>20, run.PerConn(len(run.Held)-1)/1024, out.FirstErr)
+		if pt != nil {
+			m, err := pt.Memory()
+			if err != nil {
+				return run, err
+			}
+			run.Memory = append(run.Memory, m)
+			logf("idle run %d %-9s %5d held: Go heap in use %d MiB, heap free (GC slack) %d MiB, stacks %d MiB, runtime %d MiB, %d goroutines",
+				n, side, out.Held, m.HeapInuse>>20, m.HeapFree>>20, m.StackInuse>>20, m.RuntimeOther>>20, m.Goroutines)
+		}
 	}
 	if heapDir != "" {
 		path := filepath.Join(heapDir, "held.prof")

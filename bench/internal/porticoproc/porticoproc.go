@@ -26,14 +26,24 @@ func init() { child.Register(role, serve) }
 type setup struct{ Domains, Devices int }
 
 type command struct {
-	Op   string // "profile-start", "profile-stop", "heap", "quit"
+	Op   string // "profile-start", "profile-stop", "heap", "memory", "quit"
 	Path string
 }
 
 type reply struct {
-	Addr string `json:",omitempty"`
-	PID  int    `json:",omitempty"`
-	Err  string `json:",omitempty"`
+	Addr   string  `json:",omitempty"`
+	PID    int     `json:",omitempty"`
+	Err    string  `json:",omitempty"`
+	Memory *Memory `json:",omitempty"`
+}
+
+// Memory is where the Go runtime says the server's memory is, after a GC.
+type Memory struct {
+	HeapInuse    uint64 // bytes in spans with live or not yet swept objects
+	HeapFree     uint64 // heap bytes free but still mapped (HeapIdle - HeapReleased): GC slack
+	StackInuse   uint64 // goroutine stacks
+	RuntimeOther uint64 // span and GC metadata, buckets, other runtime structures
+	Goroutines   int
 }
 
 // serve is the child: build, listen, then obey commands until told to
@@ -101,6 +111,12 @@ func serve(c *child.Conn) error {
 			if err != nil {
 				r.Err = err.Error()
 			}
+		case "memory":
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			r.Memory = &Memory{HeapInuse: m.HeapInuse, HeapFree: m.HeapIdle - m.HeapReleased, StackInuse: m.StackInuse,
+				RuntimeOther: m.MSpanSys + m.MCacheSys + m.BuckHashSys + m.GCSys + m.OtherSys, Goroutines: runtime.NumGoroutine()}
 		case "quit":
 			c.Send(r)
 			return nil
@@ -140,17 +156,31 @@ func Start(ctx context.Context, domains, devices int) (*Server, error) {
 }
 
 func (s *Server) do(cmd command) error {
-	if err := s.p.Send(cmd); err != nil {
-		return err
-	}
+	_, err := s.ask(cmd)
+	return err
+}
+
+func (s *Server) ask(cmd command) (reply, error) {
 	var r reply
+	if err := s.p.Send(cmd); err != nil {
+		return r, err
+	}
 	if err := s.p.Recv(&r, time.Minute); err != nil {
-		return err
+		return r, err
 	}
 	if r.Err != "" {
-		return fmt.Errorf("portico server: %s", r.Err)
+		return r, fmt.Errorf("portico server: %s", r.Err)
 	}
-	return nil
+	return r, nil
+}
+
+// Memory reports the server's memory as its Go runtime sees it, after a GC.
+func (s *Server) Memory() (Memory, error) {
+	r, err := s.ask(command{Op: "memory"})
+	if err != nil || r.Memory == nil {
+		return Memory{}, err
+	}
+	return *r.Memory, nil
 }
 
 // StartProfile starts a CPU profile of the server into path.
