@@ -331,10 +331,7 @@ func (g *Gateway) serve(l net.Listener, kind listenerKind) error {
 			conn.Close()
 			return nil
 		}
-		go func() {
-			defer g.leave(conn)
-			g.handle(tls.Server(conn, cfg), kind)
-		}()
+		go g.handle(conn, tls.Server(conn, cfg), kind)
 	}
 }
 
@@ -393,9 +390,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// handle completes the handshake within HandshakeTimeout and hands the
-// connection to its protocol.
-func (g *Gateway) handle(conn *tls.Conn, kind listenerKind) {
+// handle completes the handshake of raw, the gateway's connection, within
+// HandshakeTimeout, then serves it from a new goroutine: verifying a client
+// certificate grows a goroutine's stack to tens of KiB, and the runtime
+// gives that back only slowly, so the goroutine that does the handshake
+// does not stay on as a mostly idle device's read loop.
+func (g *Gateway) handle(raw net.Conn, conn *tls.Conn, kind listenerKind) {
 	ctx, cancel := context.WithTimeout(g.stopCtx, g.cfg.HandshakeTimeout)
 	err := conn.HandshakeContext(ctx)
 	cancel()
@@ -403,8 +403,17 @@ func (g *Gateway) handle(conn *tls.Conn, kind listenerKind) {
 		// Refusals by server name or protocol were logged with their reason already.
 		g.cfg.Logger.Debug("tls handshake failed", "listener", kind.String(), "remote", conn.RemoteAddr().String(), "err", err)
 		conn.Close()
+		g.leave(raw)
 		return
 	}
+	go func() {
+		defer g.leave(raw)
+		g.dispatch(conn, kind)
+	}()
+}
+
+// dispatch hands a connection whose handshake completed to its protocol.
+func (g *Gateway) dispatch(conn *tls.Conn, kind listenerKind) {
 	cs := conn.ConnectionState()
 	if !g.certificateCallback(conn, cs, kind) {
 		conn.Close()
