@@ -26,7 +26,7 @@ import (
 type certificateChecker struct{ certs *certificate.Service }
 
 func (c certificateChecker) Check(ctx context.Context, arn, domainName string) (string, bool, error) {
-	m, err := c.certs.Material(ctx, arn)
+	m, err := c.certs.Standing(ctx, arn)
 	if err != nil {
 		return "", false, err
 	}
@@ -36,7 +36,7 @@ func (c certificateChecker) Check(ctx context.Context, arn, domainName string) (
 // Validity reports the certificate's validity period, so Describe can say
 // "not yet valid" as well as "expired".
 func (c certificateChecker) Validity(ctx context.Context, arn string) (notBefore, notAfter time.Time, err error) {
-	m, err := c.certs.Material(ctx, arn)
+	m, err := c.certs.Standing(ctx, arn)
 	if err != nil {
 		return time.Time{}, time.Time{}, err
 	}

@@ -762,3 +762,33 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// TestStandingAgreesWithMaterial: the standing (no key parsed) says what
+// the serving material says about status, validity and names.
+func TestStandingAgreesWithMaterial(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	arn := mustImport(t, svc, newFixture(t).input())
+	st, err := svc.Standing(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := svc.Material(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != m.Status || !st.NotBefore.Equal(m.NotBefore) || !st.NotAfter.Equal(m.NotAfter) {
+		t.Fatalf("standing %+v, material status %s %v..%v", st, m.Status, m.NotBefore, m.NotAfter)
+	}
+	for _, name := range []string{"device.iot.yourcompany.com", "iot.yourcompany.com", "other.example.com"} {
+		if st.Covers(name) != m.Covers(name) {
+			t.Fatalf("Covers(%q): standing %v, material %v", name, st.Covers(name), m.Covers(name))
+		}
+	}
+	if !st.Covers("iot.yourcompany.com") || st.Covers("other.example.com") {
+		t.Fatal("standing covers the wrong names")
+	}
+	if _, err := svc.Standing(ctx, arn+"0"); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("unknown ARN: %v, want NotFound", err)
+	}
+}

@@ -42,6 +42,28 @@ func (s *Service) Material(ctx context.Context, arn string) (*Material, error) {
 	return materialOf(r, s.now())
 }
 
+// Standing is what deciding whether a certificate can serve a name takes:
+// its status, validity and leaf, without parsing its private key and
+// chain (DescribeDomainConfiguration asks it of every server certificate).
+type Standing struct {
+	Status              string
+	NotBefore, NotAfter time.Time
+	Leaf                *x509.Certificate // nil for a request not issued yet
+}
+
+// Covers reports whether the certificate is valid for the host name.
+func (st *Standing) Covers(name string) bool { return st.Leaf != nil && Covers(st.Leaf, name) }
+
+// Standing returns the certificate's standing; an unknown ARN is a
+// fault.NotFound.
+func (s *Service) Standing(ctx context.Context, arn string) (*Standing, error) {
+	r, err := s.load(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	return &Standing{Status: r.status(s.now()), NotBefore: r.notBefore, NotAfter: r.notAfter, Leaf: r.leaf}, nil
+}
+
 // All returns the serving material of every certificate that has one (not
 // requests still waiting for validation), in creation order,
 // so that a runtime snapshot can load them at once.

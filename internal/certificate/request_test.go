@@ -125,6 +125,9 @@ func TestRequestValidateIssue(t *testing.T) {
 	if m, err := e.svc.Material(ctx, arn); err != nil || m.Leaf != nil || m.Status != StatusPendingValidation || m.Covers("iot.example.com") {
 		t.Errorf("Material pending = %+v, %v", m, err)
 	}
+	if st, err := e.svc.Standing(ctx, arn); err != nil || st.Leaf != nil || st.Status != StatusPendingValidation || st.Covers("iot.example.com") {
+		t.Errorf("Standing pending = %+v, %v", st, err)
+	}
 	if all, err := e.svc.All(ctx); err != nil || len(all) != 0 {
 		t.Errorf("All = %v, %v", all, err)
 	}
