@@ -25,25 +25,13 @@ import (
 // certificateChecker adapts the ACM service to what the endpoint service asks.
 type certificateChecker struct{ certs *certificate.Service }
 
-func (c certificateChecker) Check(ctx context.Context, arn, domainName string) (string, bool, error) {
-	m, err := c.certs.Standing(ctx, arn)
+func (c certificateChecker) Check(ctx context.Context, arn, domainName string) (endpoint.CertificateState, error) {
+	st, err := c.certs.Standing(ctx, arn)
 	if err != nil {
-		return "", false, err
+		return endpoint.CertificateState{}, err
 	}
-	return m.Status, m.Covers(domainName), nil
+	return endpoint.CertificateState{Status: st.Status, Covers: st.Covers(domainName), NotBefore: st.NotBefore, NotAfter: st.NotAfter}, nil
 }
-
-// Validity reports the certificate's validity period, so Describe can say
-// "not yet valid" as well as "expired".
-func (c certificateChecker) Validity(ctx context.Context, arn string) (notBefore, notAfter time.Time, err error) {
-	m, err := c.certs.Standing(ctx, arn)
-	if err != nil {
-		return time.Time{}, time.Time{}, err
-	}
-	return m.NotBefore, m.NotAfter, nil
-}
-
-var _ endpoint.CertificateValidity = certificateChecker{}
 
 // gatewaySource builds the gateway's view of domains and devices.
 type gatewaySource struct {

@@ -95,6 +95,7 @@ type Service struct {
 	Revoker Revoker
 
 	st      *store.Store
+	byARN   *store.Prepared // one certificate's record
 	region  string
 	account string
 }
@@ -105,7 +106,7 @@ func NewService(ctx context.Context, st *store.Store, region, account string) (*
 	if err := st.Migrate(ctx, component, migrations); err != nil {
 		return nil, err
 	}
-	return &Service{st: st, region: region, account: account}, nil
+	return &Service{st: st, byARN: st.Prepare(`SELECT ` + recordColumns + ` FROM acm_certificate WHERE arn=?`), region: region, account: account}, nil
 }
 
 // Region is the region the service's certificates live in.
@@ -388,7 +389,7 @@ func (s *Service) load(ctx context.Context, arn string) (*record, error) {
 	if err := CheckARN(arn); err != nil {
 		return nil, err
 	}
-	r, err := scanRecord(s.st.DB().QueryRowContext(ctx, `SELECT `+recordColumns+` FROM acm_certificate WHERE arn=?`, arn))
+	r, err := scanRecord(s.byARN.QueryRowContext(ctx, arn))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(arn)
 	}

@@ -18,27 +18,28 @@ import (
 )
 
 // Certificates answers what the endpoint service needs to know about an ACM
-// certificate. The wiring adapts the certificate service to it. An adapter
-// that also implements CertificateValidity lets the service judge validity
-// dates by its own clock (expired, not yet valid); without it only the ACM
-// status is used.
+// certificate. The wiring adapts the certificate service to it.
 type Certificates interface {
-	// Check reports the certificate's ACM status and whether it covers
-	// domainName. An unknown ARN is a fault.NotFound.
-	Check(ctx context.Context, arn, domainName string) (status string, covers bool, err error)
+	// Check reports the certificate's ACM status, whether it covers
+	// domainName and, when known, its validity period. An unknown ARN is a
+	// fault.NotFound.
+	Check(ctx context.Context, arn, domainName string) (CertificateState, error)
 }
 
-// CertificateValidity is the second question the endpoint service asks of
-// its Certificates when the adapter implements it.
-type CertificateValidity interface {
-	// Validity returns the certificate's validity period (the leaf's
-	// NotBefore and NotAfter). An unknown ARN is a fault.NotFound.
-	Validity(ctx context.Context, arn string) (notBefore, notAfter time.Time, err error)
+// CertificateState is a certificate as the endpoint service judges it.
+// With the validity dates (the leaf's NotBefore and NotAfter) the service
+// judges them by its own clock (expired, not yet valid); zero dates leave
+// only the ACM status.
+type CertificateState struct {
+	Status              string
+	Covers              bool
+	NotBefore, NotAfter time.Time
 }
 
 // Service manages domain configurations and endpoint hostnames.
 type Service struct {
 	st         *store.Store
+	byName     *store.Prepared // one configuration by name
 	certs      Certificates
 	region     string
 	account    string
@@ -89,7 +90,8 @@ func NewService(ctx context.Context, st *store.Store, certs Certificates, cfg Co
 		return nil, err
 	}
 	s := &Service{st: st, certs: certs, region: cfg.Region, account: cfg.Account,
-		baseDomain: strings.TrimSuffix(strings.ToLower(cfg.BaseDomain), "."), Now: cfg.Now}
+		baseDomain: strings.TrimSuffix(strings.ToLower(cfg.BaseDomain), "."), Now: cfg.Now,
+		byName: st.Prepare(selectColumns + ` WHERE name=?`)}
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -450,21 +452,14 @@ func (s *Service) checkCertificates(ctx context.Context, arns []string, domain s
 // certificateProblem says why a certificate cannot serve domain now, or ""
 // when it can. Only unexpected failures are errors.
 func (s *Service) certificateProblem(ctx context.Context, arn, domain string) (string, error) {
-	status, covers, err := s.certs.Check(ctx, arn, domain)
+	c, err := s.certs.Check(ctx, arn, domain)
 	if fault.Is(err, fault.NotFound) {
 		return "The certificate does not exist in ACM; it may have been deleted", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	var notBefore, notAfter time.Time
-	if v, ok := s.certs.(CertificateValidity); ok {
-		if notBefore, notAfter, err = v.Validity(ctx, arn); fault.Is(err, fault.NotFound) {
-			return "The certificate does not exist in ACM; it may have been deleted", nil
-		} else if err != nil {
-			return "", err
-		}
-	}
+	status, covers, notBefore, notAfter := c.Status, c.Covers, c.NotBefore, c.NotAfter
 	now := s.now()
 	switch {
 	case !notAfter.IsZero() && now.After(notAfter):
@@ -523,7 +518,7 @@ func (s *Service) Describe(ctx context.Context, name string) (*Configuration, er
 	if err := checkName(name, reservedNamePattern); err != nil {
 		return nil, err
 	}
-	c, err := scanOne(s.st.DB().QueryRowContext(ctx, selectColumns+` WHERE name=?`, name))
+	c, err := scanOne(s.byName.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fault.NotFoundf("Domain configuration %s not found", name)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,35 +21,25 @@ type fakeCert struct {
 	notBefore, notAfter time.Time
 }
 
-// fakeCerts answers Check and Validity from a map; a missing ARN is NotFound.
+// fakeCerts answers Check from a map; a missing ARN is NotFound.
 type fakeCerts map[string]*fakeCert
 
-func (f fakeCerts) Check(_ context.Context, arn, domain string) (string, bool, error) {
+func (f fakeCerts) Check(_ context.Context, arn, domain string) (CertificateState, error) {
 	c, ok := f[arn]
 	if !ok {
-		return "", false, fault.NotFoundf("certificate %s not found", arn)
+		return CertificateState{}, fault.NotFoundf("certificate %s not found", arn)
 	}
-	for _, n := range c.names {
-		if n == domain {
-			return c.status, true, nil
-		}
-	}
-	return c.status, false, nil
+	return CertificateState{Status: c.status, Covers: slices.Contains(c.names, domain), NotBefore: c.notBefore, NotAfter: c.notAfter}, nil
 }
 
-func (f fakeCerts) Validity(_ context.Context, arn string) (time.Time, time.Time, error) {
-	c, ok := f[arn]
-	if !ok {
-		return time.Time{}, time.Time{}, fault.NotFoundf("certificate %s not found", arn)
-	}
-	return c.notBefore, c.notAfter, nil
-}
-
-// statusOnly hides Validity: the service then knows only the ACM status.
+// statusOnly hides the validity dates: the service then knows only the ACM
+// status.
 type statusOnly struct{ certs fakeCerts }
 
-func (s statusOnly) Check(ctx context.Context, arn, domain string) (string, bool, error) {
-	return s.certs.Check(ctx, arn, domain)
+func (s statusOnly) Check(ctx context.Context, arn, domain string) (CertificateState, error) {
+	c, err := s.certs.Check(ctx, arn, domain)
+	c.NotBefore, c.NotAfter = time.Time{}, time.Time{}
+	return c, err
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

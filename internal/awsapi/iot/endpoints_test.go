@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsiot "github.com/aws/aws-sdk-go-v2/service/iot"
@@ -22,20 +21,12 @@ import (
 
 type checker struct{ certs *certificate.Service }
 
-func (c checker) Check(ctx context.Context, arn, domain string) (string, bool, error) {
-	m, err := c.certs.Material(ctx, arn)
+func (c checker) Check(ctx context.Context, arn, domain string) (endpoint.CertificateState, error) {
+	st, err := c.certs.Standing(ctx, arn)
 	if err != nil {
-		return "", false, err
+		return endpoint.CertificateState{}, err
 	}
-	return m.Status, m.Covers(domain), nil
-}
-
-func (c checker) Validity(ctx context.Context, arn string) (time.Time, time.Time, error) {
-	m, err := c.certs.Material(ctx, arn)
-	if err != nil {
-		return time.Time{}, time.Time{}, err
-	}
-	return m.NotBefore, m.NotAfter, nil
+	return endpoint.CertificateState{Status: st.Status, Covers: st.Covers(domain), NotBefore: st.NotBefore, NotAfter: st.NotAfter}, nil
 }
 
 type fixture struct {
