@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portico-iot/portico/bench/internal/child"
+	"github.com/portico-iot/portico/bench/internal/controlplanebench"
 	"github.com/portico-iot/portico/bench/internal/cpuprof"
 	"github.com/portico-iot/portico/bench/internal/customauthbench"
 	"github.com/portico-iot/portico/bench/internal/dnsbench"
@@ -123,8 +124,8 @@ func run(ctx context.Context, out string, quick bool, fleets, revision string) e
 	return nil
 }
 
-// sectionScenarios runs the custom-authorizer, DNS and failover scenarios
-// and replaces each one's section of out.
+// sectionScenarios runs the custom-authorizer, DNS, failover and
+// control-plane scenarios and replaces each one's section of out.
 func sectionScenarios(ctx context.Context, out string, quick bool, revision string) error {
 	co := customauthbench.Defaults()
 	if quick {
@@ -161,7 +162,23 @@ func sectionScenarios(ctx context.Context, out string, quick bool, revision stri
 	if err != nil {
 		return err
 	}
-	return failoverbench.WriteSection(out, fr.Markdown())
+	if err := failoverbench.WriteSection(out, fr.Markdown()); err != nil {
+		return err
+	}
+	if _, err := controlplanebench.FindMoto(); err != nil {
+		fmt.Fprintln(os.Stderr, "all:", err, "- the control-plane comparison is skipped")
+		return nil
+	}
+	po := controlplanebench.Defaults()
+	po.Rounds = 5 // moto's rate varies by about a third from run to run
+	if quick {
+		po.Rounds, po.Duration, po.Configs = 1, time.Second, 10
+	}
+	pr, err := controlplanebench.Execute(ctx, po)
+	if err != nil {
+		return err
+	}
+	return controlplanebench.WriteSection(out, pr.Markdown())
 }
 
 func microbenchmarks(ctx context.Context, quick bool) (string, error) {
@@ -192,7 +209,7 @@ func render(info machine.Info, revision, before, after string, took time.Duratio
 	w("# Benchmarks\n\n")
 	w("Reproduce (rewrites this file, about %d minutes; every server listens on 127.0.0.1 only, every load loop is bounded in count and time):\n\n", max(1, int(took.Minutes()+0.5)))
 	w("```sh\ngo run ./bench/cmd/all\n```\n\n")
-	w("One scenario at a time: `go run ./bench/cmd/handshake`, `go run ./bench/cmd/rotation`, `go run ./bench/cmd/mqtt`, `go run ./bench/cmd/customauth`, `go run ./bench/cmd/dns` (needs dnsperf and knot), `go run ./bench/cmd/failover` (`-help` lists the flags; each section below gives the exact command it ran). "+
+	w("One scenario at a time: `go run ./bench/cmd/handshake`, `go run ./bench/cmd/rotation`, `go run ./bench/cmd/mqtt`, `go run ./bench/cmd/customauth`, `go run ./bench/cmd/dns` (needs dnsperf and knot), `go run ./bench/cmd/failover`, `go run ./bench/cmd/controlplane` (needs moto_server) (`-help` lists the flags; each section below gives the exact command it ran). "+
 		"Gateway micro-benchmarks: `%s` (CI runs them with `-benchtime=1x` so they keep working, and asserts no timing).\n\n", microCommand)
 	if quick {
 		w("**This report was produced with `-quick` (short runs, to check the harness): do not quote its numbers.**\n\n")
