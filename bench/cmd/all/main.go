@@ -316,8 +316,8 @@ func bounds(b *strings.Builder, hs *handshake.Result, rots []*rotation.Result) {
 	w("\n\n")
 	if share := newClientShare(hs.AllocTop); share != "" {
 		w("Allocation is the largest cost after the crypto: about %.0f KiB per handshake on every side. The server's allocation profile (all runs, by bytes) puts mochi's `newClient` first with %s of all bytes: "+
-			"each connection gets an outbound queue of `Capabilities.MaximumClientWritesPending` packets, 8,192 by default, a 64 KiB channel buffer. "+
-			"`internal/broker` keeps mochi's default; a smaller queue would lift the absolute handshake rate of Portico (and of this baseline, which uses the same broker), not the ratio.\n\n",
+			"each connection gets mochi's client with its read buffer and an outbound queue of `Capabilities.MaximumClientWritesPending` packet pointers (1,024, set by `internal/broker`: an 8 KiB channel buffer). "+
+			"Portico and the bare baseline hand connections to the same broker, so this cost weighs on the absolute handshake rates, not on the ratio.\n\n",
 			float64(medianAllocBytes(hs))/1024, share)
 		w("```text\n%s\n```\n\n", hs.AllocTop)
 	}

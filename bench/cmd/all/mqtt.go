@@ -59,20 +59,11 @@ func mqttBounds(b *strings.Builder, mq *mqttbench.Result) {
 			}
 		}
 		if len(stalled) > 0 {
-			w("**QoS 1 deliveries stop in Portico**: %s. The subscriber gets a few hundred messages, then nothing, while its connection stays up and PINGREQ is answered; the watchdog's PINGREQs do not restart it. "+
-				"The cause is in mochi-mqtt v2.7.9's flow control, which `internal/broker` relies on for AWS's 100 messages in flight per client: a QoS 1 message for a client whose send quota is spent waits in its inflight map marked \"immediate\"; "+
-				"after each packet the client sends, `Server.processPacket` writes one such message, **deletes it from the inflight map** and decreases the quota, so the subscriber's PUBACK for it finds no inflight entry (`processPuback` returns early) and never gives the quota back. "+
-				"Each message delivered that way leaks one unit of quota; after %d of them the client's quota is 0 with nothing in flight, and deliveries to it stop until it reconnects. "+
-				"mosquitto delivers the same runs completely. The lift is in `internal/broker`: give the quota back for a PUBACK whose packet ID is no longer in flight (an `OnPacketRead` hook for PUBACK), or stop relying on mochi's immediate queue. "+
-				"The QoS 1 rates above are therefore not comparable until that is fixed; they measure the time to the stall.\n\n",
+			w("**QoS 1 deliveries went missing in Portico**: %s (per-run table). Every QoS 1 delivery stays in its client's in-flight map until acknowledged, and `internal/broker/sendwindow.go` writes it when the client's window of %d unacknowledged messages has room; a stall here is a bug in that window, to be reproduced with `go run ./bench/cmd/mqtt -only flow`.\n\n",
 				strings.Join(stalled, "; "), o.Inflight)
 		}
-		if share := getAllShare(mq.ProfileTop[cases[1].Name]); share != "" {
-			w("**QoS 1 costs Portico's CPU where it does not stall**: in the %s profile (pprof -top above) mochi's `Inflight.GetAll` takes %s of the samples inclusive, and much of the garbage collection is its garbage: "+
-				"`processPacket` calls `Inflight.NextImmediate` after every packet a client sends (each PUBACK), and that walks every message the client has in flight, copies the waiting ones (whole packets, by value) into a new slice and sorts them, so a subscriber with a backlog costs O(n log n) and n packet copies per acknowledgement. "+
-				"The QoS 1 runs that did not stall still ran at a small fraction of mosquitto's rate with hundreds of µs of server CPU per message (table above). This is mochi's, behind `internal/broker`; the quota fix above does not remove it.\n\n",
-				cases[1].Label, share)
-		}
+		w("**QoS 1 flow control** is Portico's own (`internal/broker/sendwindow.go`): at most %d unacknowledged deliveries per client (AWS's limit, or the client's smaller Receive Maximum), written at once while the window has room and otherwise kept in order until PUBACKs make room, each staying in mochi's in-flight map until acknowledged so that a reconnect resends it. "+
+			"mochi-mqtt v2.7.9's own send quota, which it replaces, copied and sorted the client's whole in-flight map after every packet (half of Portico's CPU under QoS 1 load), could deadlock with a publisher, and forgot the deliveries it sent from its waiting list.\n\n", o.Inflight)
 	}
 	if lc := mq.LatencyCases(); len(lc) > 0 {
 		w("**Latency.** ")
@@ -92,8 +83,11 @@ func mqttBounds(b *strings.Builder, mq *mqttbench.Result) {
 		if top := heapLeaders(mq.HeapTop, 3, o.IdleSteps[last]); top != "" {
 			w("What the connections added to Portico's live heap is led by %s (heap profile above; per connection). ", top)
 		}
-		w("mosquitto keeps one OpenSSL connection and a small context per client in C; Portico keeps, per connection, a `crypto/tls` connection with its buffers, mochi's client with its read and write buffers (2 KiB each, set by `internal/broker`) and its outbound queue (a channel of `Capabilities.MaximumClientWritesPending` packets, 8,192 by default: 64 KiB of pointers allocated, and zeroed, when the client connects), and two goroutines (read and write loops) with their stacks. " +
-			"A smaller outbound queue in `internal/broker` is the cheap lift to try first; the goroutine stacks are the floor of this design.\n")
+		if mem := mq.IdleMemory(last); mem != "" {
+			w("Portico's Go runtime, after a GC at %d connections, puts the growth per connection at %s. ", o.IdleSteps[last], mem)
+		}
+		w("mosquitto keeps one OpenSSL connection and a small context per client in C, served from one thread; Portico keeps, per connection, a `crypto/tls` connection with its buffers and the parsed client certificate, mochi's client with its 2 KiB read buffer and an outbound queue of 1,024 packet pointers (8 KiB, set by `internal/broker`), and two goroutines (mochi's read and write loops) with their stacks. " +
+			"The two goroutines per connection are the floor of this design: lifting it means a broker that serves idle connections from a poller without a goroutine each, which mochi is not.\n")
 	}
 }
 
@@ -128,17 +122,6 @@ func topCategories(per map[string]time.Duration, delivered int64, n int) string 
 		parts = append(parts, fmt.Sprintf("%s (%.2f µs)", xs[i].k, float64(xs[i].v)/float64(time.Microsecond)/float64(delivered)))
 	}
 	return strings.Join(parts, ", ")
-}
-
-var getAllLine = regexp.MustCompile(`(?m)^\s*\S+\s+\S+%\s+\S+%\s+\S+\s+([0-9.]+%)\s+\S*mochi-mqtt/server/v2\.\(\*Inflight\)\.GetAll\s*$`)
-
-// getAllShare is the cumulative share of mochi's Inflight.GetAll in a
-// pprof -top listing, or "".
-func getAllShare(top string) string {
-	if m := getAllLine.FindStringSubmatch(top); m != nil {
-		return m[1]
-	}
-	return ""
 }
 
 var heapLine = regexp.MustCompile(`^\s*(-?[0-9.]+)([kMG]?B)\s+-?[0-9.]+%\s+-?[0-9.]+%\s+\S+\s+\S+\s+(\S+)`)

@@ -14,10 +14,3 @@ func TestHeapLeaders(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
-
-func TestGetAllShare(t *testing.T) {
-	top := "     570ms  8.91% 46.09%     3070ms 47.97%  github.com/mochi-mqtt/server/v2.(*Inflight).GetAll\n"
-	if got := getAllShare(top); got != "47.97%" {
-		t.Errorf("got %q", got)
-	}
-}

@@ -106,14 +106,15 @@ type FlowRun struct {
 
 // IdleRun is one side's idle-connection measurement in one round.
 type IdleRun struct {
-	Memory   []porticoproc.Memory // Portico: its runtime's view after each step
-	Side     string
-	N        int
-	Before   uint64 // RSS with no connection
-	Held     []int  // per step
-	RSS      []uint64
-	Failed   int
-	FirstErr string
+	MemoryBefore porticoproc.Memory   // Portico: its runtime's view before the first step
+	Memory       []porticoproc.Memory // and after each step
+	Side         string
+	N            int
+	Before       uint64 // RSS with no connection
+	Held         []int  // per step
+	RSS          []uint64
+	Failed       int
+	FirstErr     string
 }
 
 // PerConn is the RSS growth per held connection at step i, in bytes.
@@ -423,6 +424,9 @@ func (res *Result) idleOnce(ctx context.Context, o Options, set *material.Set, s
 		}
 		defer os.RemoveAll(heapDir)
 		if err := pt.HeapProfile(filepath.Join(heapDir, "base.prof")); err != nil {
+			return run, err
+		}
+		if run.MemoryBefore, err = pt.Memory(); err != nil {
 			return run, err
 		}
 		time.Sleep(settle)

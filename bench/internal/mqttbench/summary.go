@@ -183,3 +183,21 @@ var ServerCores metric = func(r FlowRun) float64 {
 	}
 	return r.ServerCPU.Seconds() / r.Result.Elapsed.Seconds()
 }
+
+// IdleMemory says, for Portico's first round at step i, what its Go runtime
+// gained per held connection: heap in use, GC slack (heap kept free) and
+// goroutine stacks; "" without that measurement.
+func (res *Result) IdleMemory(i int) string {
+	for _, r := range res.Idle {
+		if r.Side != SidePortico || i >= len(r.Memory) || i >= len(r.Held) || r.Held[i] == 0 {
+			continue
+		}
+		per := func(after, before uint64) float64 {
+			return (float64(after) - float64(before)) / float64(r.Held[i]) / 1024
+		}
+		m, b := r.Memory[i], r.MemoryBefore
+		return fmt.Sprintf("%.1f KiB of heap in use, %.1f KiB of heap kept free (GC slack), %.1f KiB of goroutine stacks (%d goroutines for %d connections)",
+			per(m.HeapInuse, b.HeapInuse), per(m.HeapFree, b.HeapFree), per(m.StackInuse, b.StackInuse), m.Goroutines-b.Goroutines, r.Held[i])
+	}
+	return ""
+}
