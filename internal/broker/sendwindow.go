@@ -62,7 +62,6 @@ var skip = packets.Packet{}
 // queue would fill and mochi would drop deliveries (QoS 1 included).
 func (w *sendWindow) encode(h *gatewayAuth, cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.onWire == nil {
 		w.onWire = make(map[uint16]struct{}, w.size)
 	}
@@ -79,9 +78,16 @@ func (w *sendWindow) encode(h *gatewayAuth, cl *mqtt.Client, pk packets.Packet) 
 			w.sending = true
 			go w.send(h, cl)
 		}
+		w.mu.Unlock()
+		// What the write loop wrote before this packet may sit in mochi's
+		// buffer (it flushes only when its queue is empty, and skipping
+		// writes nothing): the client must get it now, or it may have
+		// nothing to acknowledge until the sender's next flush.
+		flush(cl)
 		return skip
 	}
 	w.onWire[pk.PacketID] = struct{}{}
+	w.mu.Unlock()
 	return pk
 }
 
