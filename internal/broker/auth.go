@@ -365,11 +365,17 @@ func (h *gatewayAuth) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error)
 	return will, nil
 }
 
-// OnSessionEstablish runs before the connection takes over its session. A
+// OnSessionEstablish runs before the connection takes over its session,
+// whose messages in flight it puts in order for their resending. A
 // session restored from the store queued messages while it had no
 // Authorizer: those its client may not receive (iot:Receive) are dropped
 // before they are sent.
 func (h *gatewayAuth) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
+	if !pk.Connect.Clean {
+		if existing, ok := h.broker.srv.Clients.Get(cl.ID); ok {
+			orderResends(existing)
+		}
+	}
 	s := sessionOf(cl)
 	if s == nil || s.authz == nil || pk.Connect.Clean || h.broker.persist == nil {
 		return
