@@ -553,8 +553,9 @@ func (h *persistHook) deleteInflight(client string, packetID uint16) {
 }
 
 // OnPacketProcessed deletes a message a persistent session acknowledged
-// (PUBACK, PUBCOMP). It is not OnQosComplete: mochi forgets a message it
-// sent from the queue of one waiting for send quota, and never completes it.
+// (PUBACK, PUBCOMP). It is not OnQosComplete, which mochi calls only when
+// the message is still in its in-flight map: the copy on disk goes with
+// the acknowledgement, whatever that map says.
 func (h *persistHook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
 	if t := pk.FixedHeader.Type; (t == packets.Puback || t == packets.Pubcomp) && persistent(cl) {
 		h.deleteInflight(cl.ID, pk.PacketID)
