@@ -147,17 +147,12 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res.Versions["moto"] = motoVersion(o.Moto)
-	dir, err := os.MkdirTemp("", "controlplanebench-")
+	dir, bin, err := serveproc.Workdir(ctx, "controlplanebench-", o.Portico, o.logf)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	if o.Portico == "" {
-		o.logf("building ./cmd/portico")
-		if o.Portico, err = serveproc.Build(ctx, dir); err != nil {
-			return nil, err
-		}
-	}
+	o.Portico = bin
 	set, _, err := material.Load(1, 0)
 	if err != nil {
 		return nil, err

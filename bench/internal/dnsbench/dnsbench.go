@@ -143,18 +143,12 @@ func Execute(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "dnsbench-")
+	dir, bin, err := serveproc.Workdir(ctx, "dnsbench-", o.Portico, o.logf)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-
-	if o.Portico == "" {
-		o.logf("building ./cmd/portico")
-		if o.Portico, err = serveproc.Build(ctx, dir); err != nil {
-			return nil, err
-		}
-	}
+	o.Portico = bin
 	res.Versions["knotd"] = firstLine(exec.Command(knotd, "--version"))
 	res.Versions["dnsperf"] = dnsperfVersion(dnsperf)
 	res.Versions["portico"] = firstLine(exec.Command(o.Portico, "version"))

@@ -86,17 +86,12 @@ func (o *Options) logf(format string, args ...any) {
 func Execute(ctx context.Context, o Options) (*Result, error) {
 	began := time.Now()
 	res := &Result{Options: o, Date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
-	dir, err := os.MkdirTemp("", "failoverbench-")
+	dir, bin, err := serveproc.Workdir(ctx, "failoverbench-", o.Portico, o.logf)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	if o.Portico == "" {
-		o.logf("building ./cmd/portico")
-		if o.Portico, err = serveproc.Build(ctx, dir); err != nil {
-			return nil, err
-		}
-	}
+	o.Portico = bin
 	p, err := serveproc.StartPortico(ctx, o.Portico, dir, "127.0.0.1")
 	if err != nil {
 		return nil, err

@@ -40,6 +40,23 @@ func Build(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
+// Workdir makes a temporary directory for one benchmark run and, when
+// binary is "", builds ./cmd/portico into it. The caller removes dir.
+func Workdir(ctx context.Context, prefix, binary string, logf func(string, ...any)) (dir, bin string, err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", err
+	}
+	if binary != "" {
+		return dir, binary, nil
+	}
+	logf("building ./cmd/portico")
+	if bin, err = Build(ctx, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	return dir, bin, nil
+}
+
 // FreePort returns a port of ip free for both TCP and UDP.
 func FreePort(ip string) (int, error) {
 	for range 20 {
