@@ -295,3 +295,63 @@ func TestWindowUnderConcurrentPublishers(t *testing.T) {
 		t.Fatalf("%d of %d messages delivered", len(seen), publishers*each)
 	}
 }
+
+// TestWaitingMessageExpires: an MQTT 5 message whose Message Expiry
+// Interval ends while it waits for room in a subscriber's window is not
+// sent; one without expiry, published after it, is.
+func TestWaitingMessageExpires(t *testing.T) {
+	s := startServer(t)
+	got := make(chan mqtt3.Message, 200)
+	c, _, err := s.v3(t, everything(), "full", func(o *mqtt3.ClientOptions) { o.SetAutoAckDisabled(true) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := c.Subscribe("e/#", 1, func(_ mqtt3.Client, m mqtt3.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("SUBSCRIBE failed", tok.Error())
+	}
+	for i := range 100 {
+		if err := s.b.Publish("e/fill", []byte{byte(i)}, 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var held []mqtt3.Message
+	for len(held) < 100 {
+		select {
+		case m := <-got:
+			held = append(held, m)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("received %d, want 100", len(held))
+		}
+	}
+	pub, err := s.v5(t, everything(), &paho.Connect{ClientID: "expiring-pub", CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := uint32(1)
+	for _, p := range []*paho.Publish{
+		{Topic: "e/short", QoS: 1, Payload: []byte("expired"), Properties: &paho.PublishProperties{MessageExpiry: &expiry}},
+		{Topic: "e/long", QoS: 1, Payload: []byte("kept")},
+	} {
+		if _, err := pub.Publish(ctx5(t), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // the first one's second ends
+	for _, m := range held {
+		m.Ack()
+	}
+	select {
+	case m := <-got:
+		if string(m.Payload()) != "kept" {
+			t.Fatalf("got %s %q, want only the message without expiry", m.Topic(), m.Payload())
+		}
+		m.Ack()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message without expiry was not delivered")
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("got %s %q after it expired", m.Topic(), m.Payload())
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -126,6 +126,12 @@ func (w *sendWindow) send(h *gatewayAuth, cl *mqtt.Client) {
 		pk := w.waiting[0]
 		w.waiting[0] = packets.Packet{}
 		w.waiting = w.waiting[1:]
+		if pk.Expiry > 0 && pk.Expiry < time.Now().Unix() {
+			// Its MQTT 5 Message Expiry Interval ended while it waited:
+			// not sent, as mochi drops expired messages from the session.
+			w.mu.Unlock()
+			continue
+		}
 		w.passID, w.passing = pk.PacketID, true
 		w.mu.Unlock()
 		if err := cl.WritePacket(pk); err != nil {
