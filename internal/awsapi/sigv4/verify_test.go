@@ -29,7 +29,7 @@ func lookup(id string) (string, bool) {
 
 // signed builds a request as a client would send it, signs it with the AWS
 // SDK's own signer, and returns it as the server would receive it.
-func signed(t *testing.T, method, rawURL, body, service string, at time.Time) *http.Request {
+func signed(t testing.TB, method, rawURL, body, service string, at time.Time) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(method, rawURL, strings.NewReader(body))
 	if err != nil {
@@ -48,7 +48,7 @@ func signed(t *testing.T, method, rawURL, body, service string, at time.Time) *h
 }
 
 // received turns a client request into the server-side form net/http gives a handler.
-func received(t *testing.T, req *http.Request, body string) *http.Request {
+func received(t testing.TB, req *http.Request, body string) *http.Request {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := req.Write(&buf); err != nil {
@@ -192,3 +192,29 @@ func FuzzParse(f *testing.F) {
 }
 
 func bufioReader(b *bytes.Buffer) *bufio.Reader { return bufio.NewReader(b) }
+
+// BenchmarkVerify: parsing and verifying the signature of a
+// DescribeDomainConfiguration as the AWS SDK signs it (every API call
+// pays it).
+func BenchmarkVerify(b *testing.B) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	req := signed(b, "GET", "http://127.0.0.1:4566/domainConfigurations/CustomIoTDomain", "", "iot", now)
+	var raw bytes.Buffer
+	if err := req.Write(&raw); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw.Bytes())))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := Parse(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := Verify(r, p, lookup, now.Add(time.Minute), 1<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
