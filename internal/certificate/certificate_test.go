@@ -792,3 +792,29 @@ func TestStandingAgreesWithMaterial(t *testing.T) {
 		t.Fatalf("unknown ARN: %v, want NotFound", err)
 	}
 }
+
+// TestLeafCache: a stored certificate is parsed once and then shared; the
+// cache starts over when full instead of growing.
+func TestLeafCache(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	arn := mustImport(t, svc, newFixture(t).input())
+	a, err := svc.Standing(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Standing(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Leaf == nil || a.Leaf != b.Leaf {
+		t.Fatal("the stored certificate was parsed again")
+	}
+	c := leafCache{max: 2}
+	for _, k := range []string{"a", "b", "c"} {
+		c.put(k, a.Leaf)
+	}
+	if _, ok := c.get("a"); ok || len(c.m) != 1 {
+		t.Fatalf("cache of at most 2 holds %d entries", len(c.m))
+	}
+}

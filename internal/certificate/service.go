@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portico-iot/portico/internal/fault"
@@ -378,11 +379,45 @@ func scanRecord(row scanner) (*record, error) {
 }
 
 func parseLeafPEM(s string) (*x509.Certificate, error) {
+	if c, ok := parsedLeaves.get(s); ok {
+		return c, nil
+	}
 	certs, err := parseCertificates([]byte(s), "stored certificate")
 	if err != nil || len(certs) != 1 {
 		return nil, fmt.Errorf("certificate: stored certificate does not parse: %v", err)
 	}
+	parsedLeaves.put(s, certs[0])
 	return certs[0], nil
+}
+
+// parsedLeaves keeps stored certificates parsed: every read of a record
+// (DescribeDomainConfiguration checks each server certificate) would
+// otherwise parse its PEM again. A stored PEM never changes meaning, so
+// the PEM text is the key; callers do not modify a parsed certificate.
+var parsedLeaves = leafCache{max: 4096}
+
+type leafCache struct {
+	max int
+	mu  sync.Mutex
+	m   map[string]*x509.Certificate
+}
+
+func (c *leafCache) get(pem string) (*x509.Certificate, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[pem]
+	return v, ok
+}
+
+func (c *leafCache) put(pem string, cert *x509.Certificate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		// Start over rather than track use: the account's certificates
+		// refill it at once, and old versions of renewed ones drop out.
+		c.m = make(map[string]*x509.Certificate)
+	}
+	c.m[pem] = cert
 }
 
 func (s *Service) load(ctx context.Context, arn string) (*record, error) {
