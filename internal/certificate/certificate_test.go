@@ -818,3 +818,20 @@ func TestLeafCache(t *testing.T) {
 		t.Fatalf("cache of at most 2 holds %d entries", len(c.m))
 	}
 }
+
+// TestStandingFollowsCommits: Standing's cache of records ends with the
+// next commit: a deleted certificate is not found at once.
+func TestStandingFollowsCommits(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	arn := mustImport(t, svc, newFixture(t).input())
+	if _, err := svc.Standing(ctx, arn); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Delete(ctx, arn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Standing(ctx, arn); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("Standing after delete: %v, want NotFound", err)
+	}
+}

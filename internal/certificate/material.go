@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -57,11 +58,48 @@ func (st *Standing) Covers(name string) bool { return st.Leaf != nil && Covers(s
 // Standing returns the certificate's standing; an unknown ARN is a
 // fault.NotFound.
 func (s *Service) Standing(ctx context.Context, arn string) (*Standing, error) {
-	r, err := s.load(ctx, arn)
-	if err != nil {
-		return nil, err
+	// The generation is read before the record: a record loaded after it
+	// holds every commit up to it, and any later commit changes it.
+	gen := s.st.Generation()
+	r := s.standing.get(gen, arn)
+	if r == nil {
+		var err error
+		if r, err = s.load(ctx, arn); err != nil {
+			return nil, err
+		}
+		s.standing.put(gen, arn, r)
 	}
 	return &Standing{Status: r.status(s.now()), NotBefore: r.notBefore, NotAfter: r.notAfter, Leaf: r.leaf}, nil
+}
+
+// generationCache keeps the records read since the store's last commit:
+// DescribeDomainConfiguration asks for the standing of the same server
+// certificates again and again, and nothing changes them without a commit
+// (the store's generation also follows other processes' commits, within
+// a second). It empties itself at each new generation, so it holds at most
+// the account's certificates.
+type generationCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]*record
+}
+
+func (c *generationCache) get(gen uint64, arn string) *record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return nil
+	}
+	return c.m[arn]
+}
+
+func (c *generationCache) put(gen uint64, arn string, r *record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || c.m == nil {
+		c.gen, c.m = gen, make(map[string]*record)
+	}
+	c.m[arn] = r
 }
 
 // All returns the serving material of every certificate that has one (not

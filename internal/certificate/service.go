@@ -95,10 +95,11 @@ type Service struct {
 	// (Portico's server CA); nil refuses revocation with an internal error.
 	Revoker Revoker
 
-	st      *store.Store
-	byARN   *store.Prepared // one certificate's record
-	region  string
-	account string
+	st       *store.Store
+	byARN    *store.Prepared // one certificate's record
+	standing generationCache // records read for Standing
+	region   string
+	account  string
 }
 
 // NewService migrates the certificate tables and returns the service for
