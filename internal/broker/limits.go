@@ -43,17 +43,20 @@ func topicSlashes(topic string) int {
 // ErrRejectPacket when the connection is to end.
 func (h *gatewayAuth) limitPublish(cl *mqtt.Client, s *session, pk packets.Packet, topic string) (out packets.Packet, ok bool, err error) {
 	lim := h.broker.limits
-	attrs := []any{"topic", topic, "qos", pk.FixedHeader.Qos, "client_id", cl.ID, "certificate_id", s.certificateID,
-		"protocol_version", cl.Properties.ProtocolVersion}
+	// Built only for a violation: this runs for every PUBLISH.
+	attrs := func() []any {
+		return []any{"topic", topic, "qos", pk.FixedHeader.Qos, "client_id", cl.ID, "certificate_id", s.certificateID,
+			"protocol_version", cl.Properties.ProtocolVersion}
+	}
 	if len(pk.Payload) > lim.MaxPayloadBytes {
 		// AWS: CLIENT_ERROR, the client is disconnected.
 		h.broker.logger.Info("mqtt publish refused: payload too large, disconnecting the client",
-			append(attrs, "payload_bytes", len(pk.Payload), "limit", lim.MaxPayloadBytes)...)
+			append(attrs(), "payload_bytes", len(pk.Payload), "limit", lim.MaxPayloadBytes)...)
 		h.endFor(cl, s, packets.ErrPacketTooLarge)
 		return pk, false, packets.ErrRejectPacket
 	}
 	if n := topicSlashes(topic); n > lim.MaxTopicSlashes {
-		attrs = append(attrs, "slashes", n, "limit", lim.MaxTopicSlashes)
+		attrs := append(attrs(), "slashes", n, "limit", lim.MaxTopicSlashes)
 		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
 			h.broker.logger.Info("mqtt publish refused: too many topic levels", attrs...)
 			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID,
