@@ -153,28 +153,9 @@ func TestReceiveMaximum(t *testing.T) {
 // messages; the others wait and follow its acknowledgements.
 func TestInflightLimit(t *testing.T) {
 	s := startServer(t)
-	got := make(chan mqtt3.Message, 200)
-	c, _, err := s.v3(t, everything(), "slow", func(o *mqtt3.ClientOptions) { o.SetAutoAckDisabled(true) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok := c.Subscribe("q/#", 1, func(_ mqtt3.Client, m mqtt3.Message) { got <- m }); !tok.WaitTimeout(5 * time.Second) {
-		t.Fatal("SUBSCRIBE timed out")
-	}
-	for i := range 150 {
-		if err := s.b.Publish("q/x", []byte{byte(i)}, 1, false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var held []mqtt3.Message
-	for len(held) < 100 {
-		select {
-		case m := <-got:
-			held = append(held, m)
-		case <-time.After(5 * time.Second):
-			t.Fatalf("received %d, want 100", len(held))
-		}
-	}
+	_, got := slowSubscriber(t, s, "slow", "q/#")
+	publishNumbered(t, s, "q/x", 150)
+	held := receiveN(t, got, 100)
 	select {
 	case m := <-got:
 		t.Fatalf("message %d beyond the in-flight limit", m.Payload()[0])
@@ -211,24 +192,8 @@ func TestWindowedMessagesResentAfterReconnect(t *testing.T) {
 	if tok := c.Subscribe("w/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal("SUBSCRIBE failed", tok.Error())
 	}
-	for i := range 150 {
-		if err := s.b.Publish("w/x", []byte{byte(i)}, 1, false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	receive := func(n int) []mqtt3.Message {
-		t.Helper()
-		var ms []mqtt3.Message
-		for len(ms) < n {
-			select {
-			case m := <-got:
-				ms = append(ms, m)
-			case <-time.After(5 * time.Second):
-				t.Fatalf("received %d, want %d", len(ms), n)
-			}
-		}
-		return ms
-	}
+	publishNumbered(t, s, "w/x", 150)
+	receive := func(n int) []mqtt3.Message { return receiveN(t, got, n) }
 	for _, m := range receive(100) {
 		m.Ack()
 	}
@@ -301,28 +266,9 @@ func TestWindowUnderConcurrentPublishers(t *testing.T) {
 // sent; one without expiry, published after it, is.
 func TestWaitingMessageExpires(t *testing.T) {
 	s := startServer(t)
-	got := make(chan mqtt3.Message, 200)
-	c, _, err := s.v3(t, everything(), "full", func(o *mqtt3.ClientOptions) { o.SetAutoAckDisabled(true) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok := c.Subscribe("e/#", 1, func(_ mqtt3.Client, m mqtt3.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatal("SUBSCRIBE failed", tok.Error())
-	}
-	for i := range 100 {
-		if err := s.b.Publish("e/fill", []byte{byte(i)}, 1, false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var held []mqtt3.Message
-	for len(held) < 100 {
-		select {
-		case m := <-got:
-			held = append(held, m)
-		case <-time.After(5 * time.Second):
-			t.Fatalf("received %d, want 100", len(held))
-		}
-	}
+	_, got := slowSubscriber(t, s, "full", "e/#")
+	publishNumbered(t, s, "e/fill", 100)
+	held := receiveN(t, got, 100)
 	pub, err := s.v5(t, everything(), &paho.Connect{ClientID: "expiring-pub", CleanStart: true})
 	if err != nil {
 		t.Fatal(err)
@@ -354,4 +300,46 @@ func TestWaitingMessageExpires(t *testing.T) {
 		t.Fatalf("got %s %q after it expired", m.Topic(), m.Payload())
 	case <-time.After(300 * time.Millisecond):
 	}
+}
+
+// slowSubscriber connects a 3.1.1 client that acknowledges only when told
+// (Message.Ack) and subscribes it to filter at QoS 1; got receives what it
+// is delivered.
+func slowSubscriber(t *testing.T, s *server, id, filter string) (mqtt3.Client, chan mqtt3.Message) {
+	t.Helper()
+	got := make(chan mqtt3.Message, 200)
+	c, _, err := s.v3(t, everything(), id, func(o *mqtt3.ClientOptions) { o.SetAutoAckDisabled(true) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := c.Subscribe(filter, 1, func(_ mqtt3.Client, m mqtt3.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("SUBSCRIBE failed", tok.Error())
+	}
+	return c, got
+}
+
+// publishNumbered publishes n QoS 1 messages to topic from the broker,
+// their payloads 0, 1, ... n-1.
+func publishNumbered(t *testing.T, s *server, topic string, n int) {
+	t.Helper()
+	for i := range n {
+		if err := s.b.Publish(topic, []byte{byte(i)}, 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// receiveN waits for n deliveries.
+func receiveN(t *testing.T, got chan mqtt3.Message, n int) []mqtt3.Message {
+	t.Helper()
+	var ms []mqtt3.Message
+	for len(ms) < n {
+		select {
+		case m := <-got:
+			ms = append(ms, m)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("received %d, want %d", len(ms), n)
+		}
+	}
+	return ms
 }
