@@ -11,7 +11,7 @@ func TestIdleMemory(t *testing.T) {
 		{Side: SideMosquitto, Held: []int{1000}},
 		{Side: SidePortico, Held: []int{1000, 2048},
 			MemoryBefore: porticoproc.Memory{HeapInuse: 100 << 20, StackInuse: 1 << 20, Goroutines: 6},
-			Memory: []porticoproc.Memory{{}, {HeapInuse: 100<<20 + 2048*20<<10, HeapFree: 2048 << 10, StackInuse: 1<<20 + 2048*16<<10, Goroutines: 6 + 4096}}},
+			Memory:       []porticoproc.Memory{{}, {HeapInuse: 100<<20 + 2048*20<<10, HeapFree: 2048 << 10, StackInuse: 1<<20 + 2048*16<<10, Goroutines: 6 + 4096}}},
 	}}
 	want := "20.0 KiB of heap in use, 1.0 KiB of heap kept free (GC slack), 16.0 KiB of goroutine stacks (4096 goroutines for 2048 connections)"
 	if got := res.IdleMemory(1); got != want {
