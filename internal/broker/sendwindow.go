@@ -70,8 +70,10 @@ func (w *sendWindow) encode(h *gatewayAuth, cl *mqtt.Client, pk packets.Packet) 
 		w.passing = false // the sender's own write
 	case pk.FixedHeader.Dup:
 		// A resend (after a reconnect): the client already counts it.
-	case len(w.waiting) == 0 && len(w.onWire) < w.size:
-		// Room, and nothing queued before it.
+	case !w.sending && len(w.onWire) < w.size:
+		// Room, and nothing queued before it: while a sender runs, even
+		// the delivery it took off the queue and is writing now is older
+		// than this one, so this one queues behind it.
 	default:
 		w.waiting = append(w.waiting, pk)
 		if !w.sending {
