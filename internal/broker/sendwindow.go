@@ -43,8 +43,8 @@ type sendWindow struct {
 	waiting []packets.Packet    // first-time deliveries the window had no room for, in order
 	sending bool                // a sender goroutine is writing waiting
 	passID  uint16              // the waiting delivery the sender is writing now
-	passing bool
-	room    chan struct{} // a token when an acknowledgement made room
+	passing bool                // until it is written
+	room    chan struct{}       // a token when an acknowledgement made room
 }
 
 func newSendWindow(size int) *sendWindow {
@@ -67,13 +67,12 @@ func (w *sendWindow) encode(h *gatewayAuth, cl *mqtt.Client, pk packets.Packet) 
 	}
 	switch {
 	case w.passing && pk.PacketID == w.passID:
-		w.passing = false // the sender's own write
+		// The sender's own write.
 	case pk.FixedHeader.Dup:
 		// A resend (after a reconnect): the client already counts it.
-	case !w.sending && len(w.onWire) < w.size:
-		// Room, and nothing queued before it: while a sender runs, even
-		// the delivery it took off the queue and is writing now is older
-		// than this one, so this one queues behind it.
+	case len(w.waiting) == 0 && !w.passing && len(w.onWire) < w.size:
+		// Room, and nothing older queued or being written by the sender
+		// (it is older than this one even once off the queue).
 	default:
 		w.waiting = append(w.waiting, pk)
 		if !w.sending {
@@ -139,6 +138,10 @@ func (w *sendWindow) send(h *gatewayAuth, cl *mqtt.Client) {
 		if err := cl.WritePacket(pk); err != nil {
 			h.broker.logger.Debug("mqtt delivery not written", "client_id", cl.ID, "error", err)
 		}
+		// Only now, written, may a newer delivery go straight out.
+		w.mu.Lock()
+		w.passing = false
+		w.mu.Unlock()
 	}
 }
 
