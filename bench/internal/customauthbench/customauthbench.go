@@ -520,22 +520,7 @@ func (r *Result) Summarize(side string) Summary {
 
 // paired applies f to the two sides' runs of each round.
 func (r *Result) paired(a, b string, f func(x, y Run) float64) []float64 {
-	byRound := map[int]map[string]Run{}
-	for _, run := range r.Runs {
-		if byRound[run.N] == nil {
-			byRound[run.N] = map[string]Run{}
-		}
-		byRound[run.N][run.Side] = run
-	}
-	var out []float64
-	for _, m := range byRound {
-		x, okx := m[a]
-		y, oky := m[b]
-		if okx && oky && x.Rate > 0 && y.Rate > 0 {
-			out = append(out, f(x, y))
-		}
-	}
-	return out
+	return stats.Paired(r.Runs, func(run Run) (int, string, bool) { return run.N, run.Side, run.Rate > 0 }, a, b, f)
 }
 
 // Ratio is the median over rounds of cached custom-auth connects per second

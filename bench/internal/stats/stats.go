@@ -48,3 +48,30 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	}
 	return s[rank-1]
 }
+
+// Paired applies f to side a's and side b's runs of each round that has a
+// usable run of both (key gives a run's round and side, and whether it
+// counts), for the per-round ratios the reports take medians of. The order
+// of the results is not meaningful.
+func Paired[R any](runs []R, key func(R) (round int, side string, ok bool), a, b string, f func(x, y R) float64) []float64 {
+	byRound := map[int]map[string]R{}
+	for _, run := range runs {
+		round, side, ok := key(run)
+		if !ok {
+			continue
+		}
+		if byRound[round] == nil {
+			byRound[round] = map[string]R{}
+		}
+		byRound[round][side] = run
+	}
+	var out []float64
+	for _, m := range byRound {
+		x, okx := m[a]
+		y, oky := m[b]
+		if okx && oky {
+			out = append(out, f(x, y))
+		}
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -26,5 +27,20 @@ func TestPercentile(t *testing.T) {
 		if got := Percentile(ds, c.p); got != c.want {
 			t.Errorf("Percentile(%v) = %v, want %v", c.p, got, c.want)
 		}
+	}
+}
+
+func TestPaired(t *testing.T) {
+	type run struct {
+		round int
+		side  string
+		rate  float64
+	}
+	runs := []run{{1, "a", 10}, {1, "b", 20}, {2, "a", 10}, {2, "b", 0}, {3, "b", 30}, {4, "b", 40}, {4, "a", 20}}
+	got := Paired(runs, func(r run) (int, string, bool) { return r.round, r.side, r.rate > 0 }, "a", "b",
+		func(x, y run) float64 { return y.rate / x.rate })
+	slices.Sort(got)
+	if want := []float64{2, 2}; !slices.Equal(got, want) {
+		t.Fatalf("Paired = %v, want %v (rounds 1 and 4 only)", got, want)
 	}
 }
