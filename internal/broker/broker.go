@@ -162,7 +162,7 @@ func New(opts Options) (*Broker, error) {
 		InlineClient:             true,
 		ClientNetReadBufferSize:  clientBufferSize,
 		ClientNetWriteBufferSize: clientBufferSize,
-		Logger:                   opts.Logger.With("component", "mqtt"),
+		Logger:                   slog.New(mochiLog{opts.Logger.Handler()}).With("component", "mqtt"),
 		SysTopicResendInterval:   3600,
 	})
 	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, logger: opts.Logger, limits: opts.Limits}
