@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509/pkix"
@@ -23,23 +22,11 @@ import (
 	acmapi "github.com/portico-iot/portico/internal/awsapi/acm"
 	"github.com/portico-iot/portico/internal/awsapi/apitest"
 	"github.com/portico-iot/portico/internal/certificate"
+	"github.com/portico-iot/portico/internal/lockedbuf"
 	"github.com/portico-iot/portico/internal/pki"
 	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/testpki"
 )
-
-// lockedBuffer is an output the test reads while a goroutine writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // eventually polls cond until it holds or a few seconds pass.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -146,7 +133,7 @@ func TestWaitForCertificate(t *testing.T) {
 				t.Fatal(err)
 			}
 			arn := aws.ToString(req.CertificateArn)
-			out := &lockedBuffer{}
+			out := &lockedbuf.Buffer{}
 			done := make(chan error, 1)
 			go func() { done <- waitForCertificate(ctx, client, arn, out, 5*time.Millisecond) }()
 

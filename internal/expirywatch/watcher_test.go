@@ -1,7 +1,6 @@
 package expirywatch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/portico-iot/portico/internal/certificate"
 	"github.com/portico-iot/portico/internal/expirywatch"
+	"github.com/portico-iot/portico/internal/lockedbuf"
 	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/testpki"
 )
@@ -62,24 +62,11 @@ func (h *webhook) got() []expirywatch.Event {
 	return append([]expirywatch.Event(nil), h.events...)
 }
 
-// syncBuffer is a log sink the test reads while the watcher writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type env struct {
 	svc  *certificate.Service
 	clk  *clock
 	ca   *testpki.CA
-	logs *syncBuffer
+	logs *lockedbuf.Buffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -92,7 +79,7 @@ func newEnv(t *testing.T) *env {
 	// Real time: the test CA's certificates must be valid when imported.
 	clk := &clock{t: time.Now().UTC()}
 	svc.Now = clk.now
-	return &env{svc: svc, clk: clk, ca: testpki.NewCA(t, "Expiry Test CA"), logs: &syncBuffer{}}
+	return &env{svc: svc, clk: clk, ca: testpki.NewCA(t, "Expiry Test CA"), logs: &lockedbuf.Buffer{}}
 }
 
 // importExpiring imports a certificate for name that expires in d.

@@ -1,7 +1,6 @@
 package zonedns_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +25,7 @@ import (
 	r53 "github.com/portico-iot/portico/internal/awsapi/route53"
 	"github.com/portico-iot/portico/internal/dnsserver"
 	"github.com/portico-iot/portico/internal/health"
+	"github.com/portico-iot/portico/internal/lockedbuf"
 	"github.com/portico-iot/portico/internal/store/storetest"
 	"github.com/portico-iot/portico/internal/zone"
 	"github.com/portico-iot/portico/internal/zonedns"
@@ -73,25 +72,7 @@ func freeLoopback(t *testing.T) netip.AddrPort {
 type knot struct {
 	addr netip.AddrPort
 	cmd  *exec.Cmd
-	log  *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log  *lockedbuf.Buffer
 }
 
 // startKnot configures knotd in a temporary directory as a secondary of
@@ -134,7 +115,7 @@ zone:
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k := &knot{addr: addr, log: &syncBuffer{}}
+	k := &knot{addr: addr, log: &lockedbuf.Buffer{}}
 	k.cmd = exec.Command(knotd, "-c", path)
 	k.cmd.Stdout, k.cmd.Stderr = k.log, k.log
 	if err := k.cmd.Start(); err != nil {

@@ -20,10 +20,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portico-iot/portico/internal/lockedbuf"
 )
 
 // requireTools fails under CI and skips elsewhere when a client is missing.
@@ -183,25 +184,8 @@ func (n *netns) awsFails(t *testing.T, code string, args ...string) {
 // portico is a running portico serve inside the namespace.
 type portico struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *lockedbuf.Buffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startPortico runs the binary in the namespace and waits for its health check.
@@ -215,7 +199,7 @@ func (n *netns) startPortico(t *testing.T, bin string, args ...string) *portico 
 func (n *netns) startPorticoAt(t *testing.T, bin, api string, args ...string) *portico {
 	t.Helper()
 	cmd := n.command(context.Background(), bin, append([]string{"serve"}, args...)...)
-	p := &portico{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &portico{cmd: cmd, out: &lockedbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -254,7 +238,7 @@ func (p *portico) kill() {
 // background is a long-running client such as mosquitto_sub.
 type background struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *lockedbuf.Buffer
 	done chan struct{}
 }
 
@@ -263,7 +247,7 @@ func (n *netns) startBackground(t *testing.T, name string, args ...string) *back
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	// Line-buffer the client's output so waitFor sees it as it happens.
 	cmd := n.command(ctx, "stdbuf", append([]string{"-oL", "-eL", name}, args...)...)
-	b := &background{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	b := &background{cmd: cmd, out: &lockedbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
 	// Its own process group, killed whole: a client may start children (a
 	// shell loop), which would otherwise outlive it and hold its output open.

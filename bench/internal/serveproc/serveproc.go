@@ -5,7 +5,6 @@
 package serveproc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,13 +14,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+
+	"github.com/portico-iot/portico/internal/lockedbuf"
 )
 
 // The API credentials the benchmarks give Portico.
@@ -79,7 +79,7 @@ func FreePort(ip string) (int, error) {
 type Process struct {
 	Name string
 	Cmd  *exec.Cmd
-	log  lockedBuffer
+	log  lockedbuf.Buffer
 }
 
 // Start starts cmd, keeping its output.
@@ -171,21 +171,4 @@ func (p *Portico) waitAPI(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
