@@ -92,24 +92,7 @@ func TestLoadOrCreateGeneratesIntermediate(t *testing.T) {
 	}
 
 	certFile, keyFile := IntermediatePaths(dir, "server")
-	onDisk, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(onDisk, ca.IntermediatePEM()) {
-		t.Error("IntermediatePEM differs from the file")
-	}
-	if runtime.GOOS != "windows" {
-		for file, want := range map[string]os.FileMode{certFile: 0o644, keyFile: 0o600} {
-			info, err := os.Stat(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := info.Mode().Perm(); got != want {
-				t.Errorf("%s mode %04o, want %04o", file, got, want)
-			}
-		}
-	}
+	checkFiles(t, certFile, keyFile, ca.IntermediatePEM())
 	chain := parsePEM(t, ca.ChainPEM())
 	if len(chain) != 2 || !chain[0].Equal(inter) || !chain[1].Equal(root) {
 		t.Errorf("ChainPEM is not intermediate, root")

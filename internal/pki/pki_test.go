@@ -53,24 +53,7 @@ func TestLoadOrCreateGeneratesRoot(t *testing.T) {
 	}
 
 	certFile, keyFile := Paths(dir, "device")
-	onDisk, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(onDisk, ca.PEM()) {
-		t.Error("PEM() differs from the certificate file")
-	}
-	if runtime.GOOS != "windows" {
-		for file, want := range map[string]os.FileMode{certFile: 0o644, keyFile: 0o600} {
-			info, err := os.Stat(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := info.Mode().Perm(); got != want {
-				t.Errorf("%s mode = %04o, want %04o", file, got, want)
-			}
-		}
-	}
+	checkFiles(t, certFile, keyFile, ca.PEM())
 	leftovers, _ := os.ReadDir(dir)
 	if len(leftovers) != 4 {
 		t.Errorf("data dir holds %d entries, want exactly the four CA files (root and intermediate)", len(leftovers))
@@ -348,5 +331,30 @@ func TestSerialsDiffer(t *testing.T) {
 			t.Fatalf("serial %s issued twice", s)
 		}
 		seen[s] = true
+	}
+}
+
+// checkFiles checks a CA's files on disk: the certificate is pem, readable
+// by all; the key is the owner's alone.
+func checkFiles(t *testing.T, certFile, keyFile string, pem []byte) {
+	t.Helper()
+	onDisk, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(onDisk, pem) {
+		t.Errorf("%s differs from the CA's PEM", certFile)
+	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	for file, want := range map[string]os.FileMode{certFile: 0o644, keyFile: 0o600} {
+		info, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode().Perm(); got != want {
+			t.Errorf("%s mode %04o, want %04o", file, got, want)
+		}
 	}
 }
