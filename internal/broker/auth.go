@@ -34,11 +34,15 @@ type session struct {
 }
 
 // sessionConn carries the session to the hooks: mochi keeps it as the
-// client's net.Conn.
+// client's net.Conn. Its writes go through the outbox (outbox.go).
 type sessionConn struct {
 	net.Conn
-	s *session
+	s   *session
+	out outbox
 }
+
+func (c *sessionConn) Write(p []byte) (int, error) { return c.out.write(c.Conn, p) }
+func (c *sessionConn) Close() error                { return c.out.close(c.Conn) }
 
 func sessionOf(cl *mqtt.Client) *session {
 	if sc, ok := cl.Net.Conn.(*sessionConn); ok {

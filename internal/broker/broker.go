@@ -211,7 +211,12 @@ func (b *Broker) Serve(conn net.Conn, certificateID, domain string, authz Author
 	s := &session{certificateID: certificateID, domain: domain, authz: authz}
 	// mochi replaces this deadline with the keepalive one once CONNECT arrives.
 	conn.SetDeadline(time.Now().Add(b.connectTimeout))
-	err := b.srv.EstablishConnection("gateway", &sessionConn{Conn: conn, s: s})
+	sc := &sessionConn{Conn: conn, s: s}
+	err := b.srv.EstablishConnection("gateway", sc)
+	// What mochi queued last (a refusal, a DISCONNECT) is written before
+	// the gateway closes the connection.
+	sc.Close()
+	sc.out.wait()
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, errConnectRefused) {
 		return nil
 	}

@@ -175,9 +175,18 @@ func flush(cl *mqtt.Client) {
 }
 
 // OnPacketEncode passes each QoS 1 or 2 PUBLISH to a device through its
-// connection's window.
+// connection's window, and drops QoS 0 ones to a device that is not
+// reading them.
 func (h *gatewayAuth) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 {
+	if pk.FixedHeader.Type != packets.Publish {
+		return pk
+	}
+	if pk.FixedHeader.Qos == 0 {
+		// A client that does not read its deliveries as fast as they come
+		// loses QoS 0 ones, not the broker its memory (outbox.go).
+		if sc, ok := cl.Net.Conn.(*sessionConn); ok && sc.out.backlog() > qos0Backlog {
+			return skip
+		}
 		return pk
 	}
 	if s := sessionOf(cl); s != nil && s.window != nil {
