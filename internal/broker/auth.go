@@ -41,8 +41,16 @@ type sessionConn struct {
 	out outbox
 }
 
-func (c *sessionConn) Write(p []byte) (int, error) { return c.out.write(c.Conn, p) }
-func (c *sessionConn) Close() error                { return c.out.close(c.Conn) }
+func (c *sessionConn) Write(p []byte) (int, error) {
+	n, err := c.out.write(c.Conn, p)
+	if err == errNotReading {
+		reason := reasonClientError
+		c.s.endReason.Store(&reason)
+	}
+	return n, err
+}
+
+func (c *sessionConn) Close() error { return c.out.close(c.Conn) }
 
 func sessionOf(cl *mqtt.Client) *session {
 	if sc, ok := cl.Net.Conn.(*sessionConn); ok {

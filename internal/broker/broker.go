@@ -108,6 +108,7 @@ type Broker struct {
 	versions       versions // lifecycle events' versionNumber per client ID
 	retainTimes    retainTimes
 	limits         Limits
+	backlogLimit   int // bytes a client may leave unread (outbox.go)
 	persist        *persistHook // nil without a Store
 }
 
@@ -165,7 +166,10 @@ func New(opts Options) (*Broker, error) {
 		Logger:                   slog.New(mochiLog{opts.Logger.Handler()}).With("component", "mqtt"),
 		SysTopicResendInterval:   3600,
 	})
-	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, logger: opts.Logger, limits: opts.Limits}
+	b := &Broker{srv: srv, connectTimeout: opts.ConnectTimeout, logger: opts.Logger, limits: opts.Limits,
+		// A full window of the largest deliveries, the QoS 0 backlog, and as
+		// much again for the broker's own packets.
+		backlogLimit: int(opts.MaxInflight)*int(opts.MaxPacketSize) + 2*qos0Backlog}
 	if err := srv.AddHook(&gatewayAuth{broker: b}, nil); err != nil {
 		return nil, err
 	}
@@ -212,11 +216,16 @@ func (b *Broker) Serve(conn net.Conn, certificateID, domain string, authz Author
 	// mochi replaces this deadline with the keepalive one once CONNECT arrives.
 	conn.SetDeadline(time.Now().Add(b.connectTimeout))
 	sc := &sessionConn{Conn: conn, s: s}
+	sc.out.limit = b.backlogLimit
 	err := b.srv.EstablishConnection("gateway", sc)
 	// What mochi queued last (a refusal, a DISCONNECT) is written before
 	// the gateway closes the connection.
 	sc.Close()
 	sc.out.wait()
+	if sc.out.failed() == errNotReading {
+		b.logger.Warn("mqtt client disconnected: it left too much unread", "limit_bytes", b.backlogLimit,
+			"certificate_id", certificateID, "domain", domain)
+	}
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, errConnectRefused) {
 		return nil
 	}

@@ -20,13 +20,20 @@ package broker
 // are dropped while more than qos0Backlog bytes are pending (see
 // OnPacketEncode), as AWS IoT drops QoS 0 messages to a client that cannot
 // keep up, and the broker's own packets are small and paced by what the
-// client sends. An idle connection holds no buffer and no goroutine.
+// client sends. A client that sends without ever reading (its PUBACKs and
+// PINGRESPs pile up) is disconnected once more than the outbox's limit
+// waits. An idle connection holds no buffer and no goroutine.
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"time"
 )
+
+// errNotReading ends a connection whose client let more than the outbox's
+// limit wait unread.
+var errNotReading = errors.New("broker: client not reading what it is sent")
 
 // qos0Backlog is how many bytes may wait for a slow client before QoS 0
 // deliveries to it are dropped.
@@ -38,6 +45,8 @@ const qos0Backlog = 256 << 10
 const closeFlushTimeout = 2 * time.Second
 
 type outbox struct {
+	limit int // bytes that may wait; beyond them the connection ends (0: no limit)
+
 	mu       sync.Mutex
 	pending  []byte // not yet handed to the connection, in order
 	spare    []byte // the flusher's previous batch, reused
@@ -57,6 +66,16 @@ func (o *outbox) write(conn net.Conn, p []byte) (int, error) {
 	}
 	if o.closing {
 		return 0, net.ErrClosed
+	}
+	if o.limit > 0 && len(o.pending)+len(p) > o.limit {
+		// The flusher (blocked writing to a client that does not read)
+		// ends when the connection closes.
+		o.err = errNotReading
+		if !o.closed {
+			o.closed = true
+			conn.Close()
+		}
+		return 0, o.err
 	}
 	o.pending = append(o.pending, p...)
 	if !o.flushing {
@@ -133,6 +152,13 @@ func (o *outbox) close(conn net.Conn) error {
 		}
 	})
 	return nil
+}
+
+// failed is the error that ended writing, if any.
+func (o *outbox) failed() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
 }
 
 // wait returns when the flusher has ended.
