@@ -108,7 +108,7 @@ type Broker struct {
 	versions       versions // lifecycle events' versionNumber per client ID
 	retainTimes    retainTimes
 	limits         Limits
-	backlogLimit   int // bytes a client may leave unread (outbox.go)
+	backlogLimit   int          // bytes a client may leave unread (outbox.go)
 	persist        *persistHook // nil without a Store
 }
 
