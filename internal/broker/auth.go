@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -32,27 +31,6 @@ type session struct {
 	endReason atomic.Pointer[string] // the disconnect reason, when the broker ended the connection for one
 
 	window *sendWindow // outbound QoS 1 and 2 flow control (sendwindow.go), set at CONNECT
-
-	published int // PUBLISH packets read since the reader last yielded (yieldToWriters)
-}
-
-// yieldEvery is how many PUBLISH packets a connection's reader handles
-// before it lets the goroutines it woke run.
-const yieldEvery = 64
-
-// yieldToWriters lets the write loops of the subscribers this connection
-// delivered to run, every yieldEvery PUBLISH packets. Each delivery goes
-// into the subscriber's queue of outboundQueue packets, and mochi drops a
-// delivery that finds it full, QoS 1 included (after the publisher got its
-// PUBACK). A reader with a burst of PUBLISH packets buffered never blocks,
-// so on a busy machine the write loops it woke could wait for its whole
-// time slice (10 ms: over a thousand deliveries) before they run.
-// Called from the connection's reader only.
-func (s *session) yieldToWriters() {
-	if s.published++; s.published >= yieldEvery {
-		s.published = 0
-		runtime.Gosched()
-	}
 }
 
 // sessionConn carries the session to the hooks: mochi keeps it as the
@@ -185,9 +163,6 @@ func (h *gatewayAuth) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.
 	if s != nil && pk.FixedHeader.Type == packets.Subscribe {
 		return h.limitSubscribe(cl, s, pk)
 	}
-	if s != nil {
-		s.yieldToWriters()
-	}
 	if s == nil || pk.PublishValidate(h.broker.srv.Options.Capabilities.TopicAliasMaximum) != packets.CodeSuccess {
 		return pk, nil // a protocol error: mochi answers it
 	}
@@ -267,6 +242,9 @@ func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 		return false
 	}
 	if s.authz == nil {
+		if !write && !s.isSubscribing(topic) {
+			makeRoom(cl)
+		}
 		return true
 	}
 	if write {
@@ -283,6 +261,7 @@ func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 		return false
 	}
 	if s.authz.Receive(topic) {
+		makeRoom(cl) // mochi queues the delivery next (backpressure.go)
 		return true
 	}
 	h.broker.logger.Debug("mqtt message not delivered: iot:Receive not allowed", "topic", topic, "client_id", cl.ID, "certificate_id", s.certificateID)

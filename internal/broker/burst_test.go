@@ -16,8 +16,9 @@ import (
 // PUBLISH packets in one write gets a PUBACK for each, and the subscriber
 // gets every one. With one processor (the worst case of a busy machine),
 // the broker's reader handles the whole burst without blocking; before it
-// yielded to the subscriber's write loop, that loop's queue overflowed and
-// mochi dropped acknowledged messages.
+// yielded to the subscriber's write loop when that loop's queue filled
+// (backpressure.go), the queue overflowed and mochi dropped acknowledged
+// messages.
 func TestBurstInOneWriteLosesNothing(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	s := startServer(t)
