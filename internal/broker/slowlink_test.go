@@ -22,6 +22,12 @@ type stalledSubscriber struct {
 
 func stall(t *testing.T, s *server, id, filter string, qos byte) *stalledSubscriber {
 	t.Helper()
+	return stallSession(t, s, id, filter, qos, true)
+}
+
+// stallSession is stall with the choice of a clean or a persistent session.
+func stallSession(t *testing.T, s *server, id, filter string, qos byte, clean bool) *stalledSubscriber {
+	t.Helper()
 	s.next <- everything()
 	c, err := net.Dial("tcp", s.addr)
 	if err != nil {
@@ -29,7 +35,11 @@ func stall(t *testing.T, s *server, id, filter string, qos byte) *stalledSubscri
 	}
 	t.Cleanup(func() { c.Close() })
 	c.(*net.TCPConn).SetReadBuffer(32 << 10)
-	connect := append(mqttString("MQTT"), 4, 0x02, 0, 60) // clean session, keep-alive 60 s
+	flags := byte(0x00)
+	if clean {
+		flags = 0x02
+	}
+	connect := append(mqttString("MQTT"), 4, flags, 0, 60) // keep-alive 60 s
 	connect = append(connect, mqttString(id)...)
 	sub := append([]byte{0, 1}, mqttString(filter)...)
 	sub = append(sub, qos)
@@ -209,4 +219,45 @@ func TestStalledSubscriberLosesQoS0NotBrokerMemory(t *testing.T) {
 		t.Fatalf("after reading again the subscriber got %v, want [%d]", after, n)
 	}
 	t.Logf("%d of %d QoS 0 deliveries reached the stalled subscriber", len(got), n)
+}
+
+// TestTakeoverOfStalledSession: a device whose link died without the
+// broker noticing reconnects with the same client ID; the new connection
+// is answered at once and gets every message its session was owed, and
+// the stalled one is closed.
+func TestTakeoverOfStalledSession(t *testing.T) {
+	s := startServer(t)
+	stalled := stallSession(t, s, "roaming", "big/#", 1, false)
+	const n, size = 300, 100 << 10
+	for i := range n {
+		if err := s.b.Publish("big/x", numbered(i, size), 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan uint32, n)
+	start := time.Now()
+	c, _, err := s.v3(t, everything(), "roaming", func(o *mqtt3.ClientOptions) {
+		o.SetCleanSession(false).SetOrderMatters(false).
+			SetDefaultPublishHandler(func(_ mqtt3.Client, m mqtt3.Message) { got <- binary.BigEndian.Uint32(m.Payload()) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("CONNACK after %v taking over a stalled session", d)
+	}
+	defer c.Disconnect(0)
+	seen := map[uint32]bool{}
+	for len(seen) < n {
+		select {
+		case v := <-got:
+			seen[v] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the new connection got %d of %d owed messages", len(seen), n)
+		}
+	}
+	stalled.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, stalled.c); err != nil {
+		t.Fatalf("the stalled connection was not closed: %v", err)
+	}
 }
