@@ -212,24 +212,39 @@ func New(opts Options) (*Broker, error) {
 // through domain; authz decides what it may do, and nil allows everything
 // (the API's own SigV4 credentials).
 func (b *Broker) Serve(conn net.Conn, certificateID, domain string, authz Authorizer) error {
+	sc := b.accept(conn, certificateID, domain, authz)
+	// This frame stays below mochi's read loop for the life of the
+	// connection: what Serve does before and after it lives in accept and
+	// ended, so that it stays small (an idle connection's stack size
+	// depends on it: see gateway.handle).
+	err := b.srv.EstablishConnection("gateway", sc)
+	b.ended(sc)
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, errConnectRefused) {
+		return nil
+	}
+	return err
+}
+
+//go:noinline (see Serve)
+func (b *Broker) accept(conn net.Conn, certificateID, domain string, authz Authorizer) *sessionConn {
 	s := &session{certificateID: certificateID, domain: domain, authz: authz}
 	// mochi replaces this deadline with the keepalive one once CONNECT arrives.
 	conn.SetDeadline(time.Now().Add(b.connectTimeout))
 	sc := &sessionConn{Conn: conn, s: s}
 	sc.out.limit = b.backlogLimit
-	err := b.srv.EstablishConnection("gateway", sc)
+	return sc
+}
+
+//go:noinline (see Serve)
+func (b *Broker) ended(sc *sessionConn) {
 	// What mochi queued last (a refusal, a DISCONNECT) is written before
 	// the gateway closes the connection.
 	sc.Close()
 	sc.out.wait()
 	if sc.out.failed() == errNotReading {
 		b.logger.Warn("mqtt client disconnected: it left too much unread", "limit_bytes", b.backlogLimit,
-			"certificate_id", certificateID, "domain", domain)
+			"certificate_id", sc.s.certificateID, "domain", sc.s.domain)
 	}
-	if errors.Is(err, net.ErrClosed) || errors.Is(err, errConnectRefused) {
-		return nil
-	}
-	return err
 }
 
 // Publish delivers a message as if a client had published it. Each

@@ -128,16 +128,17 @@ func (g *Gateway) superviseCustom(conn net.Conn, s *CustomSession, domain string
 	return func() { cancel(); <-done }
 }
 
-// serveMQTTCustom handles MQTT authenticated by a custom authorizer from
-// the CONNECT's username and password: ALPN mqtt on the ALPN port, port
-// 8883 without a client certificate, and CUSTOM_AUTH_X509 (cert set). The
+// mqttCustom admits MQTT authenticated by a custom authorizer from the
+// CONNECT's username and password: ALPN mqtt on the ALPN port, port 8883
+// without a client certificate, and CUSTOM_AUTH_X509 (cert set). The
 // gateway reads the CONNECT, asks the CustomAuthenticator, and either
-// answers CONNACK "not authorized" with the reason or hands the
-// connection, CONNECT included, to the broker.
-func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState, d *domainState, cert *CustomCertificate) {
+// answers CONNACK "not authorized" with the reason (and returns nil) or
+// returns the session that hands the connection, CONNECT included, to the
+// broker. The caller closes conn when it gets nil.
+func (g *Gateway) mqttCustom(conn *tls.Conn, cs *tls.ConnectionState, d *domainState, cert *CustomCertificate) func() {
 	if g.cfg.CustomAuth == nil {
 		g.refuseMQTT(conn, d, "custom authentication needs a custom authorizer, and none is configured")
-		return
+		return nil
 	}
 	conn.SetDeadline(time.Now().Add(g.cfg.ConnectTimeout))
 	br := bufio.NewReader(conn)
@@ -146,7 +147,7 @@ func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState, d *dom
 	attrs := []any{"domain", d.Name, "remote", conn.RemoteAddr().String()}
 	if err != nil {
 		g.cfg.Logger.Info("mqtt connection refused before CONNECT", append(attrs, "err", err)...)
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(g.stopCtx, g.cfg.ConnectTimeout)
 	sess, err := g.cfg.CustomAuth.Authenticate(ctx, CustomRequest{
@@ -159,10 +160,10 @@ func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState, d *dom
 		g.cfg.Logger.Info("mqtt connection refused by custom authentication: CONNACK not authorized",
 			append(attrs, "client_id", connect.clientID, "protocol_level", connect.level, "reason", err.Error())...)
 		conn.Write(connackFor(connect.level, err))
-		return
+		return nil
 	}
 	conn.SetDeadline(time.Time{})
-	defer g.superviseCustom(conn, sess, d.Name)()
+	stopSupervising := g.superviseCustom(conn, sess, d.Name)
 	lc := &liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, via: capMQTTCustom}
 	if cert != nil {
 		// The certificate is followed like any device's: deactivating it
@@ -170,10 +171,9 @@ func (g *Gateway) serveMQTTCustom(conn *tls.Conn, cs tls.ConnectionState, d *dom
 		lc.device, lc.via, lc.rebase = cert.DER, capMQTTCustomX509, sess.Rebase
 	}
 	untrack := g.track(lc)
-	defer untrack()
 	pc := &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(raw.Bytes()), br)}
-	if err := g.cfg.Broker.Serve(pc, sess.Principal, d.Name, sess.Authz); err != nil {
-		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "principal", sess.Principal, "err", err)
+	return func() {
+		g.runMQTT(pc, sess.Principal, d.Name, sess.Authz, func() { untrack(); stopSupervising(); conn.Close() })
 	}
 }
 

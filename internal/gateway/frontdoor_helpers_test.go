@@ -191,7 +191,22 @@ func (a *fdAuthorizer) Connect(clientID string, _ []string) bool {
 	a.mu.Lock()
 	a.clientID = clientID
 	a.mu.Unlock()
+	if a.policy["grow-stack"] != nil {
+		growStack(32) // as a deep CONNECT decision would (idlestack_test.go)
+	}
 	return a.allows("connect", clientID)
+}
+
+// growStack uses about kib KiB of the calling goroutine's stack.
+//
+//go:noinline
+func growStack(kib int) byte {
+	var frame [1000]byte
+	frame[kib%len(frame)] = byte(kib)
+	if kib <= 1 {
+		return frame[0]
+	}
+	return growStack(kib-1) + frame[kib%len(frame)]
 }
 
 func (a *fdAuthorizer) Publish(topic string, retain bool) bool {

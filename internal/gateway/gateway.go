@@ -408,78 +408,113 @@ func (g *Gateway) handle(raw net.Conn, conn *tls.Conn, kind listenerKind) {
 	}
 	go func() {
 		defer g.leave(raw)
-		g.dispatch(conn, kind)
+		if serve := g.dispatch(conn, kind); serve != nil {
+			// The MQTT session runs here, not inside dispatch: the frames
+			// that prepared it are gone from the stack its read loop parks
+			// on for the life of the connection. Go shrinks a parked stack
+			// only while less than a quarter of it is in use, and mochi's
+			// read loop alone sits about 6 KiB deep: every frame left
+			// below it risks keeping each idle device on a 32 KiB stack
+			// instead of 16 (TestIdleReadLoopStack).
+			serve()
+		}
 	}()
 }
 
-// dispatch hands a connection whose handshake completed to its protocol.
-func (g *Gateway) dispatch(conn *tls.Conn, kind listenerKind) {
+// dispatch hands a connection whose handshake completed to its protocol:
+// an MQTT session to run, or nil when the connection was refused or handed
+// to the HTTPS server.
+func (g *Gateway) dispatch(conn *tls.Conn, kind listenerKind) (serve func()) {
 	cs := conn.ConnectionState()
 	if !g.certificateCallback(conn, cs, kind) {
 		conn.Close()
-		return
+		return nil
 	}
 	switch {
 	case kind == listenerMQTT && len(cs.PeerCertificates) == 0:
 		// Only a CUSTOM_AUTH domain lets a client without a certificate
 		// through the 8883 handshake (snapshot.go).
-		g.serveMQTTWithoutCertificate(conn, cs)
+		return g.mqttWithoutCertificate(conn, &cs)
 	case kind == listenerMQTT || cs.NegotiatedProtocol == protoMQTTX509:
-		g.serveMQTTX509(conn, cs)
+		return g.mqttX509(conn, &cs)
 	case kind == listenerALPN && cs.NegotiatedProtocol == protoMQTTCustom:
-		g.serveMQTTWithoutCertificate(conn, cs)
+		return g.mqttWithoutCertificate(conn, &cs)
 	default:
 		// The HTTPS server owns it from now on.
 		g.release(conn.NetConn())
 		g.httpLn.deliver(&httpConn{Conn: conn, state: cs, kind: kind})
+		return nil
 	}
 }
 
-func (g *Gateway) serveMQTTX509(conn *tls.Conn, cs tls.ConnectionState) {
-	defer conn.Close()
+// runMQTT serves an admitted MQTT connection until it ends, then runs end.
+// Its frame is what stays below mochi's read loop (see handle).
+func (g *Gateway) runMQTT(conn net.Conn, principal, domain string, authz Authorizer, end func()) {
+	defer end()
+	if err := g.cfg.Broker.Serve(conn, principal, domain, authz); err != nil {
+		g.logSessionEnd(domain, principal, err)
+	}
+}
+
+//go:noinline (its logging arguments would widen runMQTT's frame)
+func (g *Gateway) logSessionEnd(domain, principal string, err error) {
+	g.cfg.Logger.Debug("mqtt session ended", "domain", domain, "principal", principal, "err", err)
+}
+
+// mqttX509 admits MQTT from a device certificate: the session to run, or
+// nil (the connection closed) when it is refused.
+func (g *Gateway) mqttX509(conn *tls.Conn, cs *tls.ConnectionState) (serve func()) {
+	defer closeUnlessServed(conn, &serve)
 	s := g.snap.Load()
 	d := s.lookup(cs.ServerName)
-	p, err := s.deviceFor(cs, g.cfg.Now())
+	p, err := s.deviceFor(*cs, g.cfg.Now())
 	if d == nil || !d.Enabled || err != nil || p.CertificateID == "" {
 		return // the snapshot changed during the handshake
 	}
 	switch {
 	case d.allows(capMQTTX509):
 	case d.allows(capMQTTCustomX509):
-		g.serveMQTTCustom(conn, cs, d, &CustomCertificate{DER: cs.PeerCertificates[0].Raw, Principal: p})
-		return
+		return g.mqttCustom(conn, cs, d, &CustomCertificate{DER: cs.PeerCertificates[0].Raw, Principal: p})
 	default:
 		g.refuseMQTT(conn, d, "MQTT with a client certificate is not allowed: "+d.allowedDescription())
-		return
+		return nil
 	}
 	authz := newLiveAuthorizer(p, remoteIP(conn.RemoteAddr()), d.Name)
 	untrack := g.track(&liveConn{conn: conn, domain: d.Name, serverName: cs.ServerName, device: cs.PeerCertificates[0].Raw, via: capMQTTX509, authz: authz})
-	defer untrack()
 	if cur := g.snap.Load(); cur != s {
 		// A reload ran before the session was tracked: follow it.
-		if p, err = cur.deviceFor(cs, g.cfg.Now()); err != nil {
-			return
+		if p, err = cur.deviceFor(*cs, g.cfg.Now()); err != nil {
+			untrack()
+			return nil
 		}
 		authz.swap(p)
 	}
-	if err := g.cfg.Broker.Serve(conn, p.CertificateID, d.Name, authz); err != nil {
-		g.cfg.Logger.Debug("mqtt session ended", "domain", d.Name, "certificate_id", p.CertificateID, "err", err)
+	return func() {
+		g.runMQTT(conn, p.CertificateID, d.Name, authz, func() { untrack(); conn.Close() })
 	}
 }
 
-// serveMQTTWithoutCertificate serves MQTT from a client that presented no
+// closeUnlessServed closes conn when the function preparing its session
+// returns no session to run.
+func closeUnlessServed(conn net.Conn, serve *func()) {
+	if *serve == nil {
+		conn.Close()
+	}
+}
+
+// mqttWithoutCertificate admits MQTT from a client that presented no
 // certificate: custom authentication, where the domain allows it.
-func (g *Gateway) serveMQTTWithoutCertificate(conn *tls.Conn, cs tls.ConnectionState) {
-	defer conn.Close()
+func (g *Gateway) mqttWithoutCertificate(conn *tls.Conn, cs *tls.ConnectionState) (serve func()) {
+	defer closeUnlessServed(conn, &serve)
 	d := g.snap.Load().lookup(cs.ServerName)
 	switch {
 	case d == nil || !d.Enabled:
-		return // the snapshot changed during the handshake
+		return nil // the snapshot changed during the handshake
 	case !d.allows(capMQTTCustom):
 		g.refuseMQTT(conn, d, "MQTT with a custom authorizer is not allowed: "+d.allowedDescription())
-		return
+		return nil
 	}
-	g.serveMQTTCustom(conn, cs, d, nil)
+	return g.mqttCustom(conn, cs, d, nil)
 }
 
 func certificateID(der []byte) string {
