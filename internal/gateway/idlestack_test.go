@@ -7,9 +7,13 @@ package gateway_test
 
 import (
 	"crypto/tls"
+	"fmt"
+	"io"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestIdleReadLoopStack: an idle MQTT connection costs the gateway two
@@ -23,43 +27,75 @@ func TestIdleReadLoopStack(t *testing.T) {
 	f := startFront(t, frontOptions{})
 	f.src.setPolicy(f.device.Leaf.Raw, fdPolicy{"connect": {"*"}, "grow-stack": {}})
 	f.reload()
+	connect := func(id string) []byte {
+		str := func(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
+		body := append(append(str("MQTT"), 4, 0x02, 0, 60), str(id)...)
+		return append([]byte{0x10, byte(len(body))}, body...)
+	}
+	for _, tc := range []struct {
+		name string
+		open func(id string) (io.Closer, []byte, error) // a connection that got its CONNACK
+	}{
+		{"MQTT over TLS", func(id string) (io.Closer, []byte, error) {
+			c, err := tls.Dial("tcp", f.mqttAddr, f.clientTLS(dialOptions{cert: &f.device}))
+			if err != nil {
+				return nil, nil, err
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			connack := make([]byte, 4)
+			if _, err = c.Write(connect(id)); err == nil {
+				_, err = io.ReadFull(c, connack)
+			}
+			return c, connack, err
+		}},
+		{"MQTT over WSS", func(id string) (io.Closer, []byte, error) {
+			d := websocket.Dialer{TLSClientConfig: f.clientTLS(dialOptions{cert: &f.device}), Subprotocols: []string{"mqtt"}, HandshakeTimeout: 5 * time.Second}
+			ws, _, err := d.Dial("wss://"+f.httpsAddr+"/mqtt", nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var connack []byte
+			if err = ws.WriteMessage(websocket.BinaryMessage, connect(id)); err == nil {
+				_, connack, err = ws.ReadMessage()
+			}
+			return ws, connack, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 200
+			before := stacksAfterGC()
+			var conns []io.Closer
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for i := range n {
+				c, connack, err := tc.open(fmt.Sprintf("idle-%d", i))
+				if c != nil {
+					conns = append(conns, c)
+				}
+				if err != nil || len(connack) != 4 || connack[0] != 0x20 || connack[3] != 0 {
+					t.Fatalf("connection %d: CONNACK %x, %v", i, connack, err)
+				}
+			}
+			perConn := float64(stacksAfterGC()-before) / n / 1024
+			t.Logf("goroutine stacks per idle connection: %.1f KiB", perConn)
+			if perConn > 28 {
+				t.Fatalf("goroutine stacks per idle connection: %.1f KiB, want about 24 (16 KiB read loop, 8 KiB write loop)", perConn)
+			}
+		})
+	}
+}
 
-	stacks := func() uint64 {
-		for range 3 { // a GC halves a stack at most once
-			runtime.GC()
-		}
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.StackInuse
+// stacksAfterGC is the bytes of goroutine stacks once every parked stack
+// has shrunk as far as it can.
+func stacksAfterGC() uint64 {
+	for range 3 { // a GC halves a stack at most once
+		runtime.GC()
 	}
-	const n = 200
-	before := stacks()
-	conns := make([]*tls.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	str := func(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
-	for i := range n {
-		c, err := tls.Dial("tcp", f.mqttAddr, f.clientTLS(dialOptions{cert: &f.device}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		body := append(append(str("MQTT"), 4, 0x02, 0, 60), str("idle-"+string(rune('A'+i%26))+string(rune('A'+i/26)))...)
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
-			t.Fatal(err)
-		}
-		connack := make([]byte, 4)
-		if _, err := c.Read(connack); err != nil || connack[0] != 0x20 || connack[3] != 0 {
-			t.Fatalf("connection %d: CONNACK %x, %v", i, connack, err)
-		}
-	}
-	perConn := float64(stacks()-before) / n / 1024
-	t.Logf("goroutine stacks per idle connection: %.1f KiB", perConn)
-	if perConn > 28 {
-		t.Fatalf("goroutine stacks per idle connection: %.1f KiB, want about 24 (16 KiB read loop, 8 KiB write loop)", perConn)
-	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
 }

@@ -97,11 +97,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 		return
 	}
 	conn := newWSConn(ws)
-	defer conn.Close()
 	if !g.enter(conn) {
+		conn.Close()
 		return // shutting down
 	}
-	defer g.leave(conn)
 	// A session signed with SigV4 uses the API's own (administrator)
 	// credentials: it may do everything. A device session follows its
 	// certificate's policies.
@@ -111,25 +110,28 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 		lc.authz = newLiveAuthorizer(principal, remoteIP(hc.RemoteAddr()), d.Name)
 		authz = lc.authz
 	}
+	stopSupervising := func() {}
 	if custom != nil {
 		authz = custom.Authz
-		defer g.superviseCustom(conn, custom, d.Name)()
+		stopSupervising = g.superviseCustom(conn, custom, d.Name)
 	}
 	untrack := g.track(lc)
-	defer untrack()
+	end := func() { untrack(); stopSupervising(); g.leave(conn); conn.Close() }
 	if device != nil {
 		if cur := g.snap.Load(); cur != s {
 			// A reload ran before the session was tracked: follow it.
 			p, err := cur.deviceFor(hc.state, g.cfg.Now())
 			if err != nil {
+				end()
 				return
 			}
 			lc.authz.swap(p)
 		}
 	}
-	if err := g.cfg.Broker.Serve(conn, id, d.Name, authz); err != nil {
-		g.cfg.Logger.Debug("mqtt over websocket session ended", "domain", d.Name, "principal", id, "err", err)
-	}
+	// The connection is hijacked: the session runs on a goroutine of its
+	// own, not on top of net/http's and this handler's frames, which would
+	// keep each idle device's read loop on a 32 KiB stack (see handle).
+	go g.runMQTT(conn, id, d.Name, authz, end)
 }
 
 func offersMQTT(r *http.Request) bool {
