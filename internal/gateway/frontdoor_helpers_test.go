@@ -6,7 +6,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -43,6 +42,7 @@ import (
 	"github.com/portico-iot/portico/internal/broker"
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/lockedbuf"
 	"github.com/portico-iot/portico/internal/testpki"
 )
 
@@ -225,31 +225,13 @@ func authorizeDevicePublish(r *http.Request, topic string, retain bool) bool {
 	return a == nil || a.Publish(topic, retain)
 }
 
-// logBuffer collects the gateway's log for assertions on refusal reasons.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // front is a gateway with its three listeners, a broker and a device.
 type front struct {
 	t         *testing.T
 	src       *fdSource
 	gw        *gateway.Gateway
 	broker    *broker.Broker
-	log       *logBuffer
+	log       *lockedbuf.Buffer // the gateway's log, for assertions on refusal reasons
 	ca        *testpki.CA
 	roots     *x509.CertPool
 	device    tls.Certificate
@@ -277,7 +259,7 @@ func startFront(t *testing.T, opts frontOptions) *front {
 		domains = opts.domains(ca)
 	}
 	src := &fdSource{domains: domains, devices: map[string]bool{string(dev.Cert.Raw): true}}
-	logs := &logBuffer{}
+	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.broker.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	b, err := broker.New(opts.broker)
