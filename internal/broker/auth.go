@@ -30,15 +30,17 @@ type session struct {
 	connected atomic.Bool
 	endReason atomic.Pointer[string] // the disconnect reason, when the broker ended the connection for one
 
-	window *sendWindow // outbound QoS 1 and 2 flow control (sendwindow.go), set at CONNECT
+	window *sendWindow    // outbound QoS 1 and 2 flow control (sendwindow.go), set at CONNECT
+	writer deliveryWriter // the write loop of mochi's queue of deliveries (writer.go)
 }
 
 // sessionConn carries the session to the hooks: mochi keeps it as the
 // client's net.Conn. Its writes go through the outbox (outbox.go).
 type sessionConn struct {
 	net.Conn
-	s   *session
-	out outbox
+	s      *session
+	out    outbox
+	reader *reader
 }
 
 func (c *sessionConn) Write(p []byte) (int, error) {
@@ -50,7 +52,12 @@ func (c *sessionConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *sessionConn) Close() error { return c.out.close(c.Conn) }
+func (c *sessionConn) Close() error {
+	err := c.out.close(c.Conn)
+	// A parked connection has no read to fail: resume it, to end.
+	c.reader.wake()
+	return err
+}
 
 func sessionOf(cl *mqtt.Client) *session {
 	if sc, ok := cl.Net.Conn.(*sessionConn); ok {
@@ -243,7 +250,7 @@ func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 	}
 	if s.authz == nil {
 		if !write && !s.isSubscribing(topic) {
-			makeRoom(cl)
+			s.delivering(cl)
 		}
 		return true
 	}
@@ -261,7 +268,7 @@ func (h *gatewayAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 		return false
 	}
 	if s.authz.Receive(topic) {
-		makeRoom(cl) // mochi queues the delivery next (backpressure.go)
+		s.delivering(cl) // mochi queues the delivery next
 		return true
 	}
 	h.broker.logger.Debug("mqtt message not delivered: iot:Receive not allowed", "topic", topic, "client_id", cl.ID, "certificate_id", s.certificateID)

@@ -15,7 +15,6 @@ package broker
 import (
 	"reflect"
 	"runtime"
-	"unsafe"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -38,7 +37,7 @@ func queued(cl *mqtt.Client) int {
 		return 0
 	}
 	// Set when mochi creates the client and never changed.
-	return len(*(*chan *packets.Packet)(unsafe.Add(unsafe.Pointer(&cl.State), outboundField)))
+	return len(outboundOf(cl))
 }
 
 // maxYields bounds the wait for one delivery: a write loop that does not

@@ -12,10 +12,9 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -110,6 +109,11 @@ type Broker struct {
 	limits         Limits
 	backlogLimit   int          // bytes a client may leave unread (outbox.go)
 	persist        *persistHook // nil without a Store
+
+	mochi     mochiServer   // mochi's unexported parts (mochiinternals.go)
+	readers   readers       // every connection, for the sweep (park.go)
+	stopSweep chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 // New starts an engine with no listeners.
@@ -170,6 +174,13 @@ func New(opts Options) (*Broker, error) {
 		// A full window of the largest deliveries, the QoS 0 backlog, and as
 		// much again for the broker's own packets.
 		backlogLimit: int(opts.MaxInflight)*int(opts.MaxPacketSize) + 2*qos0Backlog}
+	mochi, err := mochiInternals(srv)
+	if err != nil {
+		return nil, err
+	}
+	b.mochi = mochi
+	b.stopSweep = make(chan struct{})
+	go b.readers.sweep(b.stopSweep)
 	if err := srv.AddHook(&gatewayAuth{broker: b}, nil); err != nil {
 		return nil, err
 	}
@@ -207,46 +218,6 @@ func New(opts Options) (*Broker, error) {
 	return b, nil
 }
 
-// Serve runs one device connection until it ends. The gateway authenticated
-// it as certificateID (a device certificate's ID, or "sigv4:<access key ID>")
-// through domain; authz decides what it may do, and nil allows everything
-// (the API's own SigV4 credentials).
-func (b *Broker) Serve(conn net.Conn, certificateID, domain string, authz Authorizer) error {
-	sc := b.accept(conn, certificateID, domain, authz)
-	// This frame stays below mochi's read loop for the life of the
-	// connection: what Serve does before and after it lives in accept and
-	// ended, so that it stays small (an idle connection's stack size
-	// depends on it: see gateway.handle).
-	err := b.srv.EstablishConnection("gateway", sc)
-	b.ended(sc)
-	if errors.Is(err, net.ErrClosed) || errors.Is(err, errConnectRefused) {
-		return nil
-	}
-	return err
-}
-
-//go:noinline (see Serve)
-func (b *Broker) accept(conn net.Conn, certificateID, domain string, authz Authorizer) *sessionConn {
-	s := &session{certificateID: certificateID, domain: domain, authz: authz}
-	// mochi replaces this deadline with the keepalive one once CONNECT arrives.
-	conn.SetDeadline(time.Now().Add(b.connectTimeout))
-	sc := &sessionConn{Conn: conn, s: s}
-	sc.out.limit = b.backlogLimit
-	return sc
-}
-
-//go:noinline (see Serve)
-func (b *Broker) ended(sc *sessionConn) {
-	// What mochi queued last (a refusal, a DISCONNECT) is written before
-	// the gateway closes the connection.
-	sc.Close()
-	sc.out.wait()
-	if sc.out.failed() == errNotReading {
-		b.logger.Warn("mqtt client disconnected: it left too much unread", "limit_bytes", b.backlogLimit,
-			"certificate_id", sc.s.certificateID, "domain", sc.s.domain)
-	}
-}
-
 // Publish delivers a message as if a client had published it. Each
 // subscriber still gets it only if its Authorizer allows iot:Receive.
 func (b *Broker) Publish(topic string, payload []byte, qos byte, retain bool) error {
@@ -254,7 +225,10 @@ func (b *Broker) Publish(topic string, payload []byte, qos byte, retain bool) er
 }
 
 // Close stops the engine and disconnects every client.
-func (b *Broker) Close() error { return b.srv.Close() }
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { close(b.stopSweep) })
+	return b.srv.Close()
+}
 
 // Message is a delivered MQTT message, as an in-process subscriber sees it.
 type Message struct {

@@ -154,6 +154,13 @@ func (o *outbox) close(conn net.Conn) error {
 	return nil
 }
 
+// isClosing reports whether close was called.
+func (o *outbox) isClosing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closing
+}
+
 // failed is the error that ended writing, if any.
 func (o *outbox) failed() error {
 	o.mu.Lock()

@@ -135,7 +135,7 @@ func (g *Gateway) superviseCustom(conn net.Conn, s *CustomSession, domain string
 // answers CONNACK "not authorized" with the reason (and returns nil) or
 // returns the session that hands the connection, CONNECT included, to the
 // broker. The caller closes conn when it gets nil.
-func (g *Gateway) mqttCustom(conn *tls.Conn, cs *tls.ConnectionState, d *domainState, cert *CustomCertificate) func() {
+func (g *Gateway) mqttCustom(conn *tls.Conn, cs *tls.ConnectionState, d *domainState, cert *CustomCertificate) mqttSession {
 	if g.cfg.CustomAuth == nil {
 		g.refuseMQTT(conn, d, "custom authentication needs a custom authorizer, and none is configured")
 		return nil
@@ -172,8 +172,8 @@ func (g *Gateway) mqttCustom(conn *tls.Conn, cs *tls.ConnectionState, d *domainS
 	}
 	untrack := g.track(lc)
 	pc := &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(raw.Bytes()), br)}
-	return func() {
-		g.runMQTT(pc, sess.Principal, d.Name, sess.Authz, func() { untrack(); stopSupervising(); conn.Close() })
+	return func(leave func()) {
+		g.startMQTT(pc, sess.Principal, d.Name, sess.Authz, func() { untrack(); stopSupervising(); conn.Close(); leave() })
 	}
 }
 

@@ -24,11 +24,14 @@ import (
 	"github.com/portico-iot/portico/internal/awsapi/sigv4"
 )
 
-// MQTTServer runs one authenticated MQTT connection (internal/broker):
-// principal is the device certificate's ID or "sigv4:<access key ID>", and
-// authz decides what the connection may do (nil: everything).
+// MQTTServer runs authenticated MQTT connections (internal/broker).
 type MQTTServer interface {
-	Serve(conn net.Conn, principal, domain string, authz Authorizer) error
+	// Start runs one connection: principal is the device certificate's ID
+	// or "sigv4:<access key ID>", and authz decides what the connection may
+	// do (nil: everything). It returns when the connection has ended or
+	// is idle and needs no goroutine of its caller; done runs once, when
+	// it has ended.
+	Start(conn net.Conn, principal, domain string, authz Authorizer, done func(error))
 }
 
 // Config configures the gateway.
@@ -407,24 +410,23 @@ func (g *Gateway) handle(raw net.Conn, conn *tls.Conn, kind listenerKind) {
 		return
 	}
 	go func() {
-		defer g.leave(raw)
-		if serve := g.dispatch(conn, kind); serve != nil {
-			// The MQTT session runs here, not inside dispatch: the frames
-			// that prepared it are gone from the stack its read loop parks
-			// on for the life of the connection. Go shrinks a parked stack
-			// only while less than a quarter of it is in use, and mochi's
-			// read loop alone sits about 6 KiB deep: every frame left
-			// below it risks keeping each idle device on a 32 KiB stack
-			// instead of 16 (TestIdleReadLoopStack).
-			serve()
+		serve := g.dispatch(conn, kind)
+		if serve == nil {
+			g.leave(raw)
+			return
 		}
+		// The MQTT session starts here, not inside dispatch: the frames
+		// that prepared it are gone from the stack its read loop runs on
+		// until the connection goes idle and parks (internal/broker), or,
+		// for a connection that cannot park, for its whole life.
+		serve(func() { g.leave(raw) })
 	}()
 }
 
 // dispatch hands a connection whose handshake completed to its protocol:
 // an MQTT session to run, or nil when the connection was refused or handed
 // to the HTTPS server.
-func (g *Gateway) dispatch(conn *tls.Conn, kind listenerKind) (serve func()) {
+func (g *Gateway) dispatch(conn *tls.Conn, kind listenerKind) (serve mqttSession) {
 	cs := conn.ConnectionState()
 	if !g.certificateCallback(conn, cs, kind) {
 		conn.Close()
@@ -447,23 +449,24 @@ func (g *Gateway) dispatch(conn *tls.Conn, kind listenerKind) (serve func()) {
 	}
 }
 
-// runMQTT serves an admitted MQTT connection until it ends, then runs end.
-// Its frame is what stays below mochi's read loop (see handle).
-func (g *Gateway) runMQTT(conn net.Conn, principal, domain string, authz Authorizer, end func()) {
-	defer end()
-	if err := g.cfg.Broker.Serve(conn, principal, domain, authz); err != nil {
-		g.logSessionEnd(domain, principal, err)
-	}
-}
+// mqttSession starts an admitted MQTT connection; leave runs when it has
+// ended.
+type mqttSession func(leave func())
 
-//go:noinline (its logging arguments would widen runMQTT's frame)
-func (g *Gateway) logSessionEnd(domain, principal string, err error) {
-	g.cfg.Logger.Debug("mqtt session ended", "domain", domain, "principal", principal, "err", err)
+// startMQTT starts an admitted MQTT connection (see MQTTServer.Start) and
+// runs end when it has ended.
+func (g *Gateway) startMQTT(conn net.Conn, principal, domain string, authz Authorizer, end func()) {
+	g.cfg.Broker.Start(conn, principal, domain, authz, func(err error) {
+		if err != nil {
+			g.cfg.Logger.Debug("mqtt session ended", "domain", domain, "principal", principal, "err", err)
+		}
+		end()
+	})
 }
 
 // mqttX509 admits MQTT from a device certificate: the session to run, or
 // nil (the connection closed) when it is refused.
-func (g *Gateway) mqttX509(conn *tls.Conn, cs *tls.ConnectionState) (serve func()) {
+func (g *Gateway) mqttX509(conn *tls.Conn, cs *tls.ConnectionState) (serve mqttSession) {
 	defer closeUnlessServed(conn, &serve)
 	s := g.snap.Load()
 	d := s.lookup(cs.ServerName)
@@ -489,14 +492,14 @@ func (g *Gateway) mqttX509(conn *tls.Conn, cs *tls.ConnectionState) (serve func(
 		}
 		authz.swap(p)
 	}
-	return func() {
-		g.runMQTT(conn, p.CertificateID, d.Name, authz, func() { untrack(); conn.Close() })
+	return func(leave func()) {
+		g.startMQTT(conn, p.CertificateID, d.Name, authz, func() { untrack(); conn.Close(); leave() })
 	}
 }
 
 // closeUnlessServed closes conn when the function preparing its session
 // returns no session to run.
-func closeUnlessServed(conn net.Conn, serve *func()) {
+func closeUnlessServed(conn net.Conn, serve *mqttSession) {
 	if *serve == nil {
 		conn.Close()
 	}
@@ -504,7 +507,7 @@ func closeUnlessServed(conn net.Conn, serve *func()) {
 
 // mqttWithoutCertificate admits MQTT from a client that presented no
 // certificate: custom authentication, where the domain allows it.
-func (g *Gateway) mqttWithoutCertificate(conn *tls.Conn, cs *tls.ConnectionState) (serve func()) {
+func (g *Gateway) mqttWithoutCertificate(conn *tls.Conn, cs *tls.ConnectionState) (serve mqttSession) {
 	defer closeUnlessServed(conn, &serve)
 	d := g.snap.Load().lookup(cs.ServerName)
 	switch {

@@ -16,12 +16,13 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// TestIdleReadLoopStack: an idle MQTT connection costs the gateway two
-// goroutines, mochi's read loop (16 KiB of stack) and write loop (8 KiB),
-// even when handling its CONNECT grew the read loop's stack to 64 KiB. Go
-// shrinks a parked stack at a GC only while less than a quarter of it is
-// in use, and mochi's read loop alone parks about 6 KiB deep: whatever
-// frames the gateway leaves below it (handle, runMQTT, broker.Serve) must
+// TestIdleReadLoopStack: an idle MQTT-over-TLS connection costs the
+// gateway no goroutine at all once it has parked (internal/broker/park.go),
+// and still answers when its client speaks again. MQTT over WSS cannot
+// park: it keeps its read loop, at 16 KiB of stack, even when handling its
+// CONNECT grew that stack to 64 KiB. Go shrinks a parked stack at a GC only
+// while less than a quarter of it is in use, and mochi's read loop alone
+// parks about 6 KiB deep: whatever frames the gateway leaves below it must
 // keep the whole under 7 KiB, or each idle device keeps a 32 KiB stack.
 func TestIdleReadLoopStack(t *testing.T) {
 	f := startFront(t, frontOptions{})
@@ -32,11 +33,14 @@ func TestIdleReadLoopStack(t *testing.T) {
 		body := append(append(str("MQTT"), 4, 0x02, 0, 60), str(id)...)
 		return append([]byte{0x10, byte(len(body))}, body...)
 	}
+	pingreq := []byte{0xc0, 0}
 	for _, tc := range []struct {
-		name string
-		open func(id string) (io.Closer, []byte, error) // a connection that got its CONNACK
+		name     string
+		maxStack float64                                    // KiB per idle connection
+		open     func(id string) (io.Closer, []byte, error) // a connection that got its CONNACK
+		ping     func(c io.Closer) ([]byte, error)          // PINGREQ, and the answer
 	}{
-		{"MQTT over TLS", func(id string) (io.Closer, []byte, error) {
+		{"MQTT over TLS", 1, func(id string) (io.Closer, []byte, error) {
 			c, err := tls.Dial("tcp", f.mqttAddr, f.clientTLS(dialOptions{cert: &f.device}))
 			if err != nil {
 				return nil, nil, err
@@ -47,8 +51,17 @@ func TestIdleReadLoopStack(t *testing.T) {
 				_, err = io.ReadFull(c, connack)
 			}
 			return c, connack, err
+		}, func(c io.Closer) ([]byte, error) {
+			tc := c.(*tls.Conn)
+			tc.SetDeadline(time.Now().Add(5 * time.Second))
+			pingresp := make([]byte, 2)
+			_, err := tc.Write(pingreq)
+			if err == nil {
+				_, err = io.ReadFull(tc, pingresp)
+			}
+			return pingresp, err
 		}},
-		{"MQTT over WSS", func(id string) (io.Closer, []byte, error) {
+		{"MQTT over WSS", 20, func(id string) (io.Closer, []byte, error) {
 			d := websocket.Dialer{TLSClientConfig: f.clientTLS(dialOptions{cert: &f.device}), Subprotocols: []string{"mqtt"}, HandshakeTimeout: 5 * time.Second}
 			ws, _, err := d.Dial("wss://"+f.httpsAddr+"/mqtt", nil)
 			if err != nil {
@@ -60,6 +73,14 @@ func TestIdleReadLoopStack(t *testing.T) {
 				_, connack, err = ws.ReadMessage()
 			}
 			return ws, connack, err
+		}, func(c io.Closer) ([]byte, error) {
+			ws := c.(*websocket.Conn)
+			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if err := ws.WriteMessage(websocket.BinaryMessage, pingreq); err != nil {
+				return nil, err
+			}
+			_, pingresp, err := ws.ReadMessage()
+			return pingresp, err
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,10 +101,24 @@ func TestIdleReadLoopStack(t *testing.T) {
 					t.Fatalf("connection %d: CONNACK %x, %v", i, connack, err)
 				}
 			}
-			perConn := float64(stacksAfterGC()-before) / n / 1024
+			// Idle connections park within 3 s (2 s quiet, then the
+			// broker's sweep, once a second).
+			var perConn float64
+			for deadline := time.Now().Add(6 * time.Second); ; {
+				perConn = float64(int64(stacksAfterGC())-int64(before)) / n / 1024
+				if perConn <= tc.maxStack || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
 			t.Logf("goroutine stacks per idle connection: %.1f KiB", perConn)
-			if perConn > 28 {
-				t.Fatalf("goroutine stacks per idle connection: %.1f KiB, want about 24 (16 KiB read loop, 8 KiB write loop)", perConn)
+			if perConn > tc.maxStack {
+				t.Fatalf("goroutine stacks per idle connection: %.1f KiB, want at most %.0f", perConn, tc.maxStack)
+			}
+			for _, i := range []int{0, n / 2, n - 1} {
+				if pingresp, err := tc.ping(conns[i]); err != nil || len(pingresp) != 2 || pingresp[0] != 0xd0 {
+					t.Fatalf("idle connection %d: PINGRESP %x, %v", i, pingresp, err)
+				}
 			}
 		})
 	}

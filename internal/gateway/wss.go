@@ -131,7 +131,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, hc *htt
 	// The connection is hijacked: the session runs on a goroutine of its
 	// own, not on top of net/http's and this handler's frames, which would
 	// keep each idle device's read loop on a 32 KiB stack (see handle).
-	go g.runMQTT(conn, id, d.Name, authz, end)
+	go g.startMQTT(conn, id, d.Name, authz, end)
 }
 
 func offersMQTT(r *http.Request) bool {

@@ -1,0 +1,89 @@
+package broker
+
+// The parts of mochi-mqtt's unexported server that attach.go runs a
+// connection with. mochi's own attachClient keeps two goroutines on every
+// connection for its whole life; Portico runs the same steps, in the same
+// order, with its own read and write loops (park.go, writer.go). Pinned to
+// mochi v2.7.9 (go.mod) like clientFlushOutbuf: a newer mochi fails to link
+// (a renamed function) or fails mochiInternals() (a renamed or retyped
+// field), and TestMochiInternalsFound says which.
+
+import (
+	"bufio"
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+//go:linkname serverValidateConnect github.com/mochi-mqtt/server/v2.(*Server).validateConnect
+func serverValidateConnect(s *mqtt.Server, cl *mqtt.Client, pk packets.Packet) packets.Code
+
+//go:linkname serverInheritClientSession github.com/mochi-mqtt/server/v2.(*Server).inheritClientSession
+func serverInheritClientSession(s *mqtt.Server, pk packets.Packet, cl *mqtt.Client) bool
+
+//go:linkname serverReceivePacket github.com/mochi-mqtt/server/v2.(*Server).receivePacket
+func serverReceivePacket(s *mqtt.Server, cl *mqtt.Client, pk packets.Packet) error
+
+//go:linkname serverSendLWT github.com/mochi-mqtt/server/v2.(*Server).sendLWT
+func serverSendLWT(s *mqtt.Server, cl *mqtt.Client)
+
+// mochiServer is what attach.go needs of one mochi server beyond its
+// exported API.
+type mochiServer struct {
+	hooks       *mqtt.Hooks      // Server.hooks
+	willDelayed *packets.Packets // Server.loop.willDelayed
+}
+
+// field is the address of the unexported field name of the struct v
+// points to, checked to be of type T.
+func field[T any](v reflect.Value, name string) (*T, error) {
+	f := v.Elem().FieldByName(name)
+	if !f.IsValid() || f.Type() != reflect.TypeFor[T]() {
+		return nil, fmt.Errorf("broker: mochi-mqtt has no %s %s field (pinned to v2.7.9)", name, reflect.TypeFor[T]())
+	}
+	return (*T)(unsafe.Pointer(f.UnsafeAddr())), nil
+}
+
+func mochiInternals(srv *mqtt.Server) (mochiServer, error) {
+	hooks, err := field[*mqtt.Hooks](reflect.ValueOf(srv), "hooks")
+	if err != nil {
+		return mochiServer{}, err
+	}
+	loop := reflect.ValueOf(srv).Elem().FieldByName("loop")
+	if !loop.IsValid() || loop.Kind() != reflect.Pointer || loop.IsNil() {
+		return mochiServer{}, fmt.Errorf("broker: mochi-mqtt has no loop field (pinned to v2.7.9)")
+	}
+	willDelayed, err := field[*packets.Packets](loop, "willDelayed")
+	if err != nil {
+		return mochiServer{}, err
+	}
+	if !bconnFound {
+		return mochiServer{}, fmt.Errorf("broker: mochi-mqtt's ClientConnection has no bconn *bufio.Reader field (pinned to v2.7.9)")
+	}
+	if !outboundFound {
+		return mochiServer{}, fmt.Errorf("broker: mochi-mqtt's ClientState has no outbound chan *packets.Packet field (pinned to v2.7.9)")
+	}
+	return mochiServer{hooks: *hooks, willDelayed: *willDelayed}, nil
+}
+
+// bconnField locates ClientConnection.bconn, the client's read buffer.
+var bconnField, bconnFound = func() (uintptr, bool) {
+	f, ok := reflect.TypeFor[mqtt.ClientConnection]().FieldByName("bconn")
+	if !ok || f.Type != reflect.TypeFor[*bufio.Reader]() {
+		return 0, false
+	}
+	return f.Offset, true
+}()
+
+// readBuffer is cl's read buffer: what mochi's ReadFixedHeader reads from.
+func readBuffer(cl *mqtt.Client) *bufio.Reader {
+	return *(**bufio.Reader)(unsafe.Add(unsafe.Pointer(&cl.Net), bconnField))
+}
+
+// outboundOf is cl's queue of deliveries (see backpressure.go).
+func outboundOf(cl *mqtt.Client) chan *packets.Packet {
+	return *(*chan *packets.Packet)(unsafe.Add(unsafe.Pointer(&cl.State), outboundField))
+}
