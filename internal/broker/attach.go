@@ -37,6 +37,7 @@ func (b *Broker) Serve(conn net.Conn, certificateID, domain string, authz Author
 func (b *Broker) Start(conn net.Conn, certificateID, domain string, authz Authorizer, done func(error)) {
 	s := &session{certificateID: certificateID, domain: domain, authz: authz}
 	s.writer.logger = b.logger
+	s.writer.stop = make(chan struct{}, 1)
 	// Bounds the wait for CONNECT; the keepalive deadline replaces it.
 	conn.SetDeadline(time.Now().Add(b.connectTimeout))
 	sc := &sessionConn{Conn: conn, s: s}

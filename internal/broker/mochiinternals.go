@@ -79,8 +79,10 @@ var bconnField, bconnFound = func() (uintptr, bool) {
 }()
 
 // readBuffer is cl's read buffer: what mochi's ReadFixedHeader reads from.
-func readBuffer(cl *mqtt.Client) *bufio.Reader {
-	return *(**bufio.Reader)(unsafe.Add(unsafe.Pointer(&cl.Net), bconnField))
+func readBuffer(cl *mqtt.Client) *bufio.Reader { return *readBufferField(cl) }
+
+func readBufferField(cl *mqtt.Client) **bufio.Reader {
+	return (**bufio.Reader)(unsafe.Add(unsafe.Pointer(&cl.Net), bconnField))
 }
 
 // outboundOf is cl's queue of deliveries (see backpressure.go).

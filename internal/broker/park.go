@@ -29,6 +29,7 @@ package broker
 // (writer.go).
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -71,7 +72,13 @@ type reader struct {
 	added  bool // the socket is in the poller's epoll set
 
 	state atomic.Int32
-	since atomic.Int64 // when the current wait began (Unix ns)
+	// waits counts the reader's waits for a packet: the sweep parks a
+	// reader still in the wait it saw parkAfter ago.
+	waits atomic.Uint64
+	// The sweep's own record (only its goroutine uses them).
+	seenWaits uint64
+	seenAt    int64
+
 	// keepalive is the current read's keep-alive deadline (Unix ns, 0: none).
 	keepalive atomic.Int64
 	// cut orders the sweep's deadline cut before the reader's restoring
@@ -179,7 +186,7 @@ func (r *reader) awaitPacket() error {
 	if r.rc == nil || buf.Buffered() > 0 {
 		return nil // ReadFixedHeader waits
 	}
-	r.since.Store(time.Now().UnixNano())
+	r.waits.Add(1)
 	r.state.Store(readerWaiting)
 	_, err := buf.Peek(1)
 	if r.state.CompareAndSwap(readerWaiting, readerRunning) {
@@ -207,10 +214,12 @@ func (r *reader) park() error {
 	// may run before arm returns.
 	added := r.added
 	r.added = true
+	r.dropBuffer()
 	r.state.Store(readerParked)
 	if err := poller.arm(r.rc, r.pollID, added); err != nil {
 		// The socket closed: read on, into the error.
 		if r.state.CompareAndSwap(readerParked, readerRunning) {
+			r.takeBuffer()
 			return nil
 		}
 		return errParked // woken meanwhile: the new goroutine reads
@@ -227,6 +236,7 @@ func (r *reader) wake() {
 }
 
 func (r *reader) resume() {
+	r.takeBuffer()
 	// The wait goes on under its keep-alive deadline (already past when
 	// the sweep resumed the connection for it). A closing connection
 	// keeps the deadline its close set, which ends the read.
@@ -234,6 +244,27 @@ func (r *reader) resume() {
 		r.sc.Conn.SetReadDeadline(unixNano(r.keepalive.Load()))
 	}
 	r.loop()
+}
+
+// readBuffers are the read buffers of connections that are not parked: a
+// parked one's is empty, and it gets one again when it resumes.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientBufferSize) }}
+
+// dropBuffer gives the (empty) read buffer of a connection that parks back.
+func (r *reader) dropBuffer() {
+	field := readBufferField(r.cl)
+	(*field).Reset(nil)
+	readBuffers.Put(*field)
+	*field = nil
+}
+
+// takeBuffer gives a resumed connection a read buffer.
+func (r *reader) takeBuffer() {
+	if field := readBufferField(r.cl); *field == nil {
+		buf := readBuffers.Get().(*bufio.Reader)
+		buf.Reset(r.sc)
+		*field = buf
+	}
 }
 
 func (r *reader) keepaliveOver() bool {
@@ -314,7 +345,9 @@ func (rs *readers) sweep(stop <-chan struct{}) {
 func (r *reader) check(now int64) {
 	switch r.state.Load() {
 	case readerWaiting:
-		if now-r.since.Load() >= int64(parkAfter) {
+		if w := r.waits.Load(); w != r.seenWaits {
+			r.seenWaits, r.seenAt = w, now
+		} else if now-r.seenAt >= int64(parkAfter) {
 			r.cut.Lock()
 			if r.state.CompareAndSwap(readerWaiting, readerParking) {
 				// A deadline in the past ends the reader's Peek with a
@@ -330,7 +363,5 @@ func (r *reader) check(now int64) {
 	case readerEnded:
 		return
 	}
-	if !r.sc.s.writer.running.Load() && len(outboundOf(r.cl)) > 0 {
-		r.sc.s.writer.kick(r.cl)
-	}
+	r.sc.s.writer.sweep(r.cl, now)
 }

@@ -6,9 +6,10 @@ package broker
 // and its attachClient keeps a goroutine per connection waiting on it for
 // the connection's whole life: 8 KiB of stack for every idle device.
 // Portico starts that goroutine when a delivery is coming (OnACLCheck
-// allows one just before mochi queues it) and lets it end once the queue
-// has stayed empty for writerLinger. A delivery queued in the instant the
-// loop ends is picked up by the sweep (park.go) within a second.
+// allows one just before mochi queues it), and the sweep (park.go) stops
+// it once it has written nothing for writerLinger. A delivery queued in the
+// instant the loop stops is picked up by the sweep's next round, a second
+// later at most.
 
 import (
 	"log/slog"
@@ -19,51 +20,72 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// writerLinger is how long a write loop waits for the next delivery before
-// it ends: long enough that a device receiving a steady stream keeps one
-// goroutine, short enough that a quiet one soon holds none.
+// writerLinger is how long a write loop stays without writing before the
+// sweep stops it: long enough that a device receiving a steady stream
+// keeps one goroutine, short enough that a quiet one soon holds none.
 const writerLinger = time.Second
 
 type deliveryWriter struct {
 	running atomic.Bool
-	logger  *slog.Logger
+	// activity counts the loop's starts and writes: the sweep stops a
+	// loop whose count has not moved for writerLinger.
+	activity atomic.Uint64
+	stop     chan struct{} // a token asks the loop to stop
+	logger   *slog.Logger
+
+	// The sweep's own record (only its goroutine uses them).
+	seenActivity uint64
+	seenAt       int64
 }
 
 // kick makes sure a write loop runs for cl: mochi is about to queue a
 // delivery, or one waits in its queue.
 func (w *deliveryWriter) kick(cl *mqtt.Client) {
 	if !w.running.Load() && w.running.CompareAndSwap(false, true) {
+		select {
+		case <-w.stop: // meant for the loop that ended
+		default:
+		}
+		w.activity.Add(1)
 		go w.loop(cl)
 	}
 }
 
 func (w *deliveryWriter) loop(cl *mqtt.Client) {
 	queue := outboundOf(cl)
-	var linger *time.Timer
 	for {
 		select {
 		case pk := <-queue:
 			w.write(cl, pk)
-			continue
-		default:
+			w.activity.Add(1)
+		case <-w.stop:
+			w.running.Store(false)
+			// A delivery queued after the sweep looked found the loop
+			// still running: take it.
+			if len(queue) == 0 || !w.running.CompareAndSwap(false, true) {
+				return
+			}
 		}
-		if linger == nil {
-			linger = time.NewTimer(writerLinger)
-			defer linger.Stop()
-		} else {
-			linger.Reset(writerLinger)
+	}
+}
+
+// sweep is the sweep's look at the write loop of cl, at now (Unix ns).
+func (w *deliveryWriter) sweep(cl *mqtt.Client, now int64) {
+	queued := len(outboundOf(cl))
+	if !w.running.Load() {
+		if queued > 0 {
+			w.kick(cl)
 		}
+		return
+	}
+	if a := w.activity.Load(); a != w.seenActivity {
+		w.seenActivity, w.seenAt = a, now
+		return
+	}
+	if queued == 0 && now-w.seenAt >= int64(writerLinger) {
 		select {
-		case pk := <-queue:
-			w.write(cl, pk)
-			continue
-		case <-linger.C:
-		}
-		w.running.Store(false)
-		// A delivery queued after the last receive and before the store
-		// above found the loop still running: take it.
-		if len(queue) == 0 || !w.running.CompareAndSwap(false, true) {
-			return
+		case w.stop <- struct{}{}:
+		default:
 		}
 	}
 }

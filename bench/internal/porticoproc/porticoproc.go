@@ -9,6 +9,7 @@ package porticoproc
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -17,6 +18,7 @@ import (
 	"github.com/portico-iot/portico/bench/internal/child"
 	"github.com/portico-iot/portico/bench/internal/material"
 	"github.com/portico-iot/portico/bench/internal/servers"
+	"github.com/portico-iot/portico/internal/memtrim"
 )
 
 const role = "portico-server"
@@ -72,6 +74,10 @@ func serve(c *child.Conn) error {
 		return err
 	}
 	defer p.Close()
+	// As cmd/portico's serve does.
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	go memtrim.Run(trimCtx, memtrim.Policy{}, slog.New(slog.DiscardHandler))
 	if err := c.Send(reply{Addr: p.Addr, PID: os.Getpid()}); err != nil {
 		return err
 	}

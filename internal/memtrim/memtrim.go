@@ -1,0 +1,134 @@
+// Package memtrim gives the operating system back the memory a burst of
+// work leaves free once the process has gone quiet.
+//
+// A fleet reconnecting at once (a failover, a restart, a network outage
+// ending) makes the gateway do thousands of TLS handshakes in seconds, and
+// each leaves tens of KiB of garbage. The Go runtime sizes its heap goal
+// at twice the live heap and keeps free memory up to that goal mapped, for
+// the next burst; with every device connected and idle nothing allocates,
+// no GC runs again, and that memory stays resident for as long as the
+// fleet stays quiet: a third or more of the gateway's RSS. Run watches the
+// runtime's own metrics and, when allocation has all but stopped while a
+// large amount of free heap is still mapped, returns it
+// (debug.FreeOSMemory). A busy process is left alone: its heap is in use,
+// and the runtime's scavenger manages it.
+package memtrim
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Policy says when to trim. Zero values pick the defaults.
+type Policy struct {
+	// Interval is how often the metrics are read (default 1 s).
+	Interval time.Duration
+	// QuietRate is the allocation rate, in bytes per second, under which
+	// the process counts as quiet (default 4 MiB/s: an idle gateway's
+	// health checks, sweeps and keep-alives allocate far less).
+	QuietRate uint64
+	// MinFree is the memory worth returning (free heap, and the garbage a
+	// GC would free): at least this many bytes (default 16 MiB) and at
+	// least a tenth of the live heap.
+	MinFree uint64
+	// MinGap is the least time between two trims (default 30 s): each
+	// costs a full GC.
+	MinGap time.Duration
+}
+
+func (p *Policy) defaults() {
+	if p.Interval == 0 {
+		p.Interval = time.Second
+	}
+	if p.QuietRate == 0 {
+		p.QuietRate = 4 << 20
+	}
+	if p.MinFree == 0 {
+		p.MinFree = 16 << 20
+	}
+	if p.MinGap == 0 {
+		p.MinGap = 30 * time.Second
+	}
+}
+
+// Sample is one reading of the runtime's heap.
+type Sample struct {
+	Free    uint64 // free heap still backed by memory
+	Objects uint64 // heap objects, live or garbage not yet freed
+	Live    uint64 // live heap at the last GC
+	Allocs  uint64 // allocated since the process started
+}
+
+var names = []string{
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/gc/heap/live:bytes",
+	"/gc/heap/allocs:bytes",
+}
+
+// Read reads the runtime's heap metrics.
+func Read() Sample {
+	s := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		s[i].Name = n
+	}
+	metrics.Read(s)
+	get := func(i int) uint64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return s[i].Value.Uint64()
+	}
+	return Sample{Free: get(0), Objects: get(1), Live: get(2), Allocs: get(3)}
+}
+
+// Reclaimable is what a GC and a scavenge would give back: the free heap
+// and the garbage among the objects.
+func (s Sample) Reclaimable() uint64 {
+	garbage := uint64(0)
+	if s.Objects > s.Live {
+		garbage = s.Objects - s.Live
+	}
+	return s.Free + garbage
+}
+
+// Due says whether to trim, given the previous sample and the one taken
+// interval later.
+func (p Policy) Due(prev, cur Sample, interval time.Duration) bool {
+	p.defaults()
+	if interval <= 0 || cur.Allocs < prev.Allocs {
+		return false
+	}
+	rate := float64(cur.Allocs-prev.Allocs) / interval.Seconds()
+	r := cur.Reclaimable()
+	return rate < float64(p.QuietRate) && r >= p.MinFree && r >= cur.Live/10
+}
+
+// Run trims as the policy says until ctx ends.
+func Run(ctx context.Context, p Policy, logger *slog.Logger) {
+	p.defaults()
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	prev, prevAt := Read(), time.Now()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cur, now := Read(), time.Now()
+		if now.Sub(last) >= p.MinGap && p.Due(prev, cur, now.Sub(prevAt)) {
+			debug.FreeOSMemory()
+			last = now
+			after := Read()
+			logger.Debug("returned free heap memory to the operating system",
+				"reclaimable_before_bytes", cur.Reclaimable(), "free_after_bytes", after.Free, "live_bytes", after.Live)
+			cur = after
+		}
+		prev, prevAt = cur, now
+	}
+}

@@ -1,0 +1,62 @@
+package memtrim
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestDue(t *testing.T) {
+	p := Policy{}
+	const mib = 1 << 20
+	quiet := Sample{Free: 64 * mib, Objects: 100 * mib, Live: 100 * mib, Allocs: 1000 * mib}
+	for _, tc := range []struct {
+		name      string
+		prev, cur Sample
+		want      bool
+	}{
+		{"quiet with much free", Sample{Allocs: 999 * mib}, quiet, true},
+		{"busy", Sample{Allocs: 900 * mib}, quiet, false},
+		{"little free", Sample{Allocs: 999 * mib}, Sample{Free: 2 * mib, Objects: 100 * mib, Live: 100 * mib, Allocs: 1000 * mib}, false},
+		{"free small next to the live heap", Sample{Allocs: 999 * mib}, Sample{Free: 20 * mib, Objects: 400 * mib, Live: 400 * mib, Allocs: 1000 * mib}, false},
+		{"garbage counts", Sample{Allocs: 999 * mib}, Sample{Free: 1 * mib, Objects: 200 * mib, Live: 100 * mib, Allocs: 1000 * mib}, true},
+		{"counter reset", Sample{Allocs: 2000 * mib}, quiet, false},
+	} {
+		if got := p.Due(tc.prev, tc.cur, time.Second); got != tc.want {
+			t.Errorf("%s: Due = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+var sink [][]byte
+
+// TestRunReturnsBurstMemory: after a burst of allocation the process goes
+// quiet; Run hands what the burst left free back to the operating system.
+func TestRunReturnsBurstMemory(t *testing.T) {
+	for i := range 256 {
+		sink = append(sink, make([]byte, 256<<10)) // 64 MiB
+		sink[i][0] = 1
+	}
+	sink = nil
+	runtime.GC() // the burst's memory is now free, and still mapped
+	before := Read()
+	if before.Reclaimable() < 32<<20 {
+		t.Fatalf("reclaimable after the burst: %d MiB, want at least 32", before.Reclaimable()>>20)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Run(ctx, Policy{Interval: 50 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if r := Read().Reclaimable(); r < before.Reclaimable()/4 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reclaimable still %d MiB 5 s after the burst (was %d)", Read().Reclaimable()>>20, before.Reclaimable()>>20)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
