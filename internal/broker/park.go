@@ -46,10 +46,10 @@ import (
 // parkAfter is how long a connection waits for its next packet on a
 // goroutine before it parks. Parking and resuming cost a few system calls
 // and a goroutine start, so a device sending every second stays unparked.
-const parkAfter = 2 * time.Second
+const parkAfter = time.Second
 
 // sweepInterval is how often the sweep runs.
-const sweepInterval = time.Second
+const sweepInterval = 500 * time.Millisecond
 
 // Reader states.
 const (

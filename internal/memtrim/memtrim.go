@@ -34,9 +34,6 @@ type Policy struct {
 	// GC would free): at least this many bytes (default 16 MiB) and at
 	// least a tenth of the live heap.
 	MinFree uint64
-	// MinGap is the least time between two trims (default 30 s): each
-	// costs a full GC.
-	MinGap time.Duration
 }
 
 func (p *Policy) defaults() {
@@ -48,9 +45,6 @@ func (p *Policy) defaults() {
 	}
 	if p.MinFree == 0 {
 		p.MinFree = 16 << 20
-	}
-	if p.MinGap == 0 {
-		p.MinGap = 30 * time.Second
 	}
 }
 
@@ -95,11 +89,16 @@ func (s Sample) Reclaimable() uint64 {
 	return s.Free + garbage
 }
 
-// Due says whether to trim, given the previous sample and the one taken
-// interval later.
-func (p Policy) Due(prev, cur Sample, interval time.Duration) bool {
+// Due says whether to trim, given the sample at the last trim (or at the
+// start), the previous sample, and the one taken interval later. Each trim
+// costs a full GC, so another one waits for a burst: at least MinFree and
+// a quarter of the live heap allocated since the last.
+func (p Policy) Due(trimmed, prev, cur Sample, interval time.Duration) bool {
 	p.defaults()
-	if interval <= 0 || cur.Allocs < prev.Allocs {
+	if interval <= 0 || cur.Allocs < prev.Allocs || prev.Allocs < trimmed.Allocs {
+		return false
+	}
+	if burst := cur.Allocs - trimmed.Allocs; burst < p.MinFree || burst < cur.Live/4 {
 		return false
 	}
 	rate := float64(cur.Allocs-prev.Allocs) / interval.Seconds()
@@ -113,7 +112,7 @@ func Run(ctx context.Context, p Policy, logger *slog.Logger) {
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	prev, prevAt := Read(), time.Now()
-	var last time.Time
+	trimmed := prev
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,10 +120,10 @@ func Run(ctx context.Context, p Policy, logger *slog.Logger) {
 		case <-t.C:
 		}
 		cur, now := Read(), time.Now()
-		if now.Sub(last) >= p.MinGap && p.Due(prev, cur, now.Sub(prevAt)) {
+		if p.Due(trimmed, prev, cur, now.Sub(prevAt)) {
 			debug.FreeOSMemory()
-			last = now
 			after := Read()
+			trimmed = after
 			logger.Debug("returned free heap memory to the operating system",
 				"reclaimable_before_bytes", cur.Reclaimable(), "free_after_bytes", after.Free, "live_bytes", after.Live)
 			cur = after
