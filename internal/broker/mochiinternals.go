@@ -5,8 +5,8 @@ package broker
 // connection for its whole life; Portico runs the same steps, in the same
 // order, with its own read and write loops (park.go, writer.go). Pinned to
 // mochi v2.7.9 (go.mod) like clientFlushOutbuf: a newer mochi fails to link
-// (a renamed function) or fails mochiInternals() (a renamed or retyped
-// field), and TestMochiInternalsFound says which.
+// (a renamed function), or makes New fail naming the field it no longer
+// finds (a renamed or retyped one).
 
 import (
 	"bufio"
