@@ -1,29 +1,42 @@
-// Package memtrim gives the operating system back the memory a burst of
-// work leaves free once the process has gone quiet.
+// Package heaptune sizes the Go heap for a gateway: room to grow while it
+// is busy, memory back to the operating system once it is quiet.
 //
-// A fleet reconnecting at once (a failover, a restart, a network outage
-// ending) makes the gateway do thousands of TLS handshakes in seconds, and
-// each leaves tens of KiB of garbage. The Go runtime sizes its heap goal
-// at twice the live heap and keeps free memory up to that goal mapped, for
-// the next burst; with every device connected and idle nothing allocates,
-// no GC runs again, and that memory stays resident for as long as the
-// fleet stays quiet: a third or more of the gateway's RSS. Run watches the
-// runtime's own metrics and, when allocation has all but stopped while a
-// large amount of free heap is still mapped, returns it
-// (debug.FreeOSMemory). A busy process is left alone: its heap is in use,
-// and the runtime's scavenger manages it.
-package memtrim
+// Busy: the Go runtime collects when the heap has grown by GOGC percent
+// (100) of what was live after the last collection. A gateway's live heap
+// is mostly its connections and registry, and its garbage is per message:
+// with a small live heap, GC runs every few milliseconds under load, and
+// each cycle's mark work takes a core away from delivering (it shows in
+// the delivery latency's tail). Run lets the heap grow by at least
+// Headroom (256 MiB) between collections, and by GOGC=100's own amount
+// once the live heap is larger than that.
+//
+// Quiet: a fleet reconnecting at once (a failover, a restart, a network
+// outage ending) makes the gateway do thousands of TLS handshakes in
+// seconds, and each leaves tens of KiB of garbage. The runtime keeps free
+// memory up to its heap goal mapped, for the next burst; with every device
+// connected and idle nothing allocates, no GC runs again, and that memory
+// stays resident for as long as the fleet stays quiet. When allocation has
+// all but stopped while a large amount of memory could be freed, Run
+// returns it (debug.FreeOSMemory).
+//
+// An operator who sets GOGC keeps it: Run then only trims.
+package heaptune
 
 import (
 	"context"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
 )
 
-// Policy says when to trim. Zero values pick the defaults.
+// Policy says how much room to give and when to trim. Zero values pick
+// the defaults.
 type Policy struct {
+	// Headroom is the least the heap may grow by between collections
+	// (default 256 MiB), unless GOGC is set.
+	Headroom uint64
 	// Interval is how often the metrics are read (default 1 s).
 	Interval time.Duration
 	// QuietRate is the allocation rate, in bytes per second, under which
@@ -37,6 +50,9 @@ type Policy struct {
 }
 
 func (p *Policy) defaults() {
+	if p.Headroom == 0 {
+		p.Headroom = 256 << 20
+	}
 	if p.Interval == 0 {
 		p.Interval = time.Second
 	}
@@ -106,9 +122,24 @@ func (p Policy) Due(trimmed, prev, cur Sample, interval time.Duration) bool {
 	return rate < float64(p.QuietRate) && r >= p.MinFree && r >= cur.Live/10
 }
 
-// Run trims as the policy says until ctx ends.
+// GCPercent is the GOGC that lets a heap of live bytes grow by at least
+// the headroom: between 100 (Go's default) and 1000.
+func (p Policy) GCPercent(live uint64) int {
+	p.defaults()
+	if live == 0 {
+		return maxPercent
+	}
+	pct := p.Headroom * 100 / live
+	return int(min(max(pct, 100), maxPercent))
+}
+
+const maxPercent = 1000
+
+// Run tunes and trims as the policy says until ctx ends.
 func Run(ctx context.Context, p Policy, logger *slog.Logger) {
 	p.defaults()
+	_, fixed := os.LookupEnv("GOGC")
+	percent := 100
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	prev, prevAt := Read(), time.Now()
@@ -127,6 +158,13 @@ func Run(ctx context.Context, p Policy, logger *slog.Logger) {
 			logger.Debug("returned free heap memory to the operating system",
 				"reclaimable_before_bytes", cur.Reclaimable(), "free_after_bytes", after.Free, "live_bytes", after.Live)
 			cur = after
+		}
+		if !fixed {
+			// Only a change worth the pacer's recomputation.
+			if want := p.GCPercent(cur.Live); want > percent*11/10 || want < percent*9/10 {
+				debug.SetGCPercent(want)
+				percent = want
+			}
 		}
 		prev, prevAt = cur, now
 	}

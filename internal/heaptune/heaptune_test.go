@@ -1,10 +1,12 @@
-package memtrim
+package heaptune
 
 import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -58,5 +60,50 @@ func TestRunReturnsBurstMemory(t *testing.T) {
 			t.Fatalf("reclaimable still %d MiB 5 s after the burst", Read().Reclaimable()>>20)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestGCPercent(t *testing.T) {
+	p := Policy{}
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 1000},
+		{16 * mib, 1000},
+		{64 * mib, 400},
+		{128 * mib, 200},
+		{256 * mib, 100},
+		{4096 * mib, 100},
+	} {
+		if got := p.GCPercent(tc.live); got != tc.want {
+			t.Errorf("GCPercent(%d MiB) = %d, want %d", tc.live/mib, got, tc.want)
+		}
+	}
+}
+
+// TestRunSetsGCPercent: with GOGC unset, Run gives a small heap room to
+// grow by the headroom.
+func TestRunSetsGCPercent(t *testing.T) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		t.Skip("GOGC is set: Run leaves it")
+	}
+	defer debug.SetGCPercent(100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Run(ctx, Policy{Interval: 20 * time.Millisecond, Headroom: 1 << 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// SetGCPercent returns the setting it replaces.
+		pct := debug.SetGCPercent(-1)
+		debug.SetGCPercent(pct)
+		if pct == maxPercent {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC is %d, want %d for this test's small heap and 1 GiB of headroom", pct, maxPercent)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
