@@ -20,8 +20,7 @@ package broker
 // gateway (a certificate revoked, shutdown) is resumed to end.
 //
 // Only a connection whose socket Portico can reach is parked: TLS or plain
-// TCP. MQTT over WebSockets, and custom-authenticated connections that
-// replay their first bytes, keep their read goroutine.
+// TCP (socketOf). MQTT over WebSockets keeps its read goroutine.
 //
 // The sweep, once a second, decides which readers park (it cuts their wait
 // with a read deadline), resumes parked ones whose deadline passed or whose
@@ -30,7 +29,6 @@ package broker
 
 import (
 	"bufio"
-	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -101,11 +99,20 @@ func (b *Broker) newReader(cl *mqtt.Client, sc *sessionConn, done func(error)) *
 	return r
 }
 
-// socketOf is the socket under conn when Portico can wait for it: a TLS
-// connection's own TCP connection, or a TCP connection.
+// socketOf is the socket under conn when Portico can wait for it: a TCP
+// connection, under layers that each have a NetConn method (crypto/tls's
+// Conn, the gateway's custom-authentication replay). Such a layer must
+// keep what it buffered across a read timeout, and must have nothing
+// buffered when a read times out: a parked connection is woken only by
+// its socket. MQTT over WebSockets has no such layer (gorilla/websocket's
+// state is lost on a read timeout).
 func socketOf(conn net.Conn) syscall.RawConn {
-	if tc, ok := conn.(*tls.Conn); ok {
-		conn = tc.NetConn()
+	for range 4 {
+		layer, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		conn = layer.NetConn()
 	}
 	tcp, ok := conn.(*net.TCPConn)
 	if !ok {
@@ -316,7 +323,9 @@ func (rs *readers) remove(r *reader) {
 	rs.mu.Unlock()
 }
 
-// sweep runs every sweepInterval until stop closes.
+// sweep runs every sweepInterval until stop closes and every connection
+// has ended: the gateway may close its connections after the broker, and a
+// parked one ends only when the sweep sees its socket closed.
 func (rs *readers) sweep(stop <-chan struct{}) {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
@@ -324,10 +333,14 @@ func (rs *readers) sweep(stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
-			return
+			stop = nil
 		case <-t.C:
 		}
 		rs.mu.Lock()
+		if stop == nil && len(rs.all) == 0 {
+			rs.mu.Unlock()
+			return
+		}
 		batch = batch[:0]
 		for r := range rs.all {
 			batch = append(batch, r)

@@ -171,7 +171,7 @@ func (g *Gateway) mqttCustom(conn *tls.Conn, cs *tls.ConnectionState, d *domainS
 		lc.device, lc.via, lc.rebase = cert.DER, capMQTTCustomX509, sess.Rebase
 	}
 	untrack := g.track(lc)
-	pc := &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(raw.Bytes()), br)}
+	pc := &replayConn{Conn: conn, consumed: bytes.NewReader(raw.Bytes()), buffered: br}
 	return func(leave func()) {
 		g.startMQTT(pc, sess.Principal, d.Name, sess.Authz, func() { untrack(); stopSupervising(); conn.Close(); leave() })
 	}
@@ -200,13 +200,32 @@ func (g *Gateway) authenticateCustomHTTP(w http.ResponseWriter, r *http.Request,
 	return sess, true
 }
 
-// replayConn reads the bytes the gateway consumed first.
+// replayConn reads the bytes the gateway consumed first (the CONNECT),
+// then what its reader buffered beyond them, then the connection.
 type replayConn struct {
 	net.Conn
-	r io.Reader
+	consumed *bytes.Reader
+	buffered *bufio.Reader // nil once drained: the connection is read directly
 }
 
-func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+func (c *replayConn) Read(b []byte) (int, error) {
+	if c.consumed.Len() > 0 {
+		return c.consumed.Read(b)
+	}
+	if c.buffered != nil {
+		if c.buffered.Buffered() > 0 {
+			return c.buffered.Read(b)
+		}
+		c.buffered = nil // its 4 KiB go with it
+	}
+	return c.Conn.Read(b)
+}
+
+// NetConn is the TLS connection under c. The broker parks an idle
+// connection on its socket (internal/broker/park.go) only after a read
+// found nothing buffered at any layer, which here means the replayed bytes
+// are gone.
+func (c *replayConn) NetConn() net.Conn { return c.Conn }
 
 // connectCredentials decodes, after the client ID, the will (skipped), the
 // username and the password of a CONNECT whose flags are given.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -436,4 +437,39 @@ func rawConnect(t *testing.T, f *front, level byte, password string) (byte, []by
 		t.Fatalf("not a CONNACK: %x", resp)
 	}
 	return resp[3], resp[4:]
+}
+
+// TestCustomAuthSessionParks: a custom-authenticated MQTT connection, whose
+// CONNECT the gateway read before handing it over, parks when idle like a
+// certificate-authenticated one, and resumes with the next packet.
+func TestCustomAuthSessionParks(t *testing.T) {
+	auth := &fakeCustomAuth{}
+	f := startFront(t, frontOptions{tune: func(c *gateway.Config) { c.CustomAuth = auth }})
+	c, err := customConnect(f.alpnAddr, f.clientTLS(dialOptions{alpn: []string{"mqtt"}}), "dev7?x-amz-customauthorizer-name=A", "good", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(50)
+	got := make(chan string, 1)
+	if tok := c.Subscribe("dev7/#", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	readLoops := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "broker.(*reader).loop")
+	}
+	for deadline := time.Now().Add(5 * time.Second); readLoops() > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d read loops still running 5 s after the session went quiet", readLoops())
+		}
+	}
+	c.Publish("dev7/up", 1, false, "after parking").WaitTimeout(5 * time.Second)
+	select {
+	case m := <-got:
+		if m != "after parking" {
+			t.Fatal(m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message after the session parked")
+	}
 }
