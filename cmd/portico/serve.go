@@ -39,7 +39,7 @@ import (
 	"github.com/portico-iot/portico/internal/function"
 	"github.com/portico-iot/portico/internal/gateway"
 	"github.com/portico-iot/portico/internal/health"
-	"github.com/portico-iot/portico/internal/heaptune"
+	"github.com/portico-iot/portico/internal/memtrim"
 	"github.com/portico-iot/portico/internal/ocspstaple"
 	"github.com/portico-iot/portico/internal/pki"
 	"github.com/portico-iot/portico/internal/pkiweb"
@@ -332,9 +332,9 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	authChanges, stopAuth := n.store.Subscribe()
 	defer stopAuth()
 	go n.customAuth.Run(ctx, authChanges, n.logger)
-	// Room for the heap to grow while busy, memory back when quiet
-	// (internal/heaptune).
-	go heaptune.Run(ctx, heaptune.Policy{}, n.logger)
+	// A fleet reconnecting at once leaves the heap twice its size: give
+	// it back once the fleet is connected and quiet (internal/memtrim).
+	go memtrim.Run(ctx, memtrim.Policy{}, n.logger)
 	if err := n.startValidation(ctx, n.serverCA, n.revocation); err != nil {
 		return err
 	}

@@ -387,6 +387,14 @@ func (res *Result) idle(ctx context.Context, o Options, set *material.Set, ask a
 	return nil
 }
 
+// IdleSettle is how long after its last connection a server's RSS is read:
+// idle means the steady state an idle fleet lives in. A C server is there
+// at once; Portico parks a connection after a second of quiet and returns
+// what a burst of handshakes left free after a second without allocation,
+// so it takes a few seconds (at 2 s, the last thousands of connections of a
+// step were still on their goroutines).
+const IdleSettle = 5 * time.Second
+
 func (res *Result) idleOnce(ctx context.Context, o Options, set *material.Set, side string, n int, ask askFunc, logf func(string, ...any)) (IdleRun, error) {
 	run := IdleRun{Side: side, N: n}
 	var t target
@@ -408,7 +416,7 @@ func (res *Result) idleOnce(ctx context.Context, o Options, set *material.Set, s
 		t = target{mq.Addr, mq.PID}
 	}
 	defer ask(request{Kind: kindIdleRelease}, time.Minute)
-	const settle = 2 * time.Second
+	const settle = IdleSettle
 	time.Sleep(settle)
 	var err error
 	if run.Before, err = procstat.RSS(t.pid); err != nil {

@@ -162,8 +162,8 @@ func (res *Result) Markdown() string {
 
 	if len(res.Idle) > 0 {
 		w("\n### Idle MQTT-over-TLS connections\n\n")
-		w("A fresh server per side and round (so nothing the throughput runs left counts); after 2 s its VmRSS (`/proc/<pid>/status`) is the baseline; the load generator then opens connections, %d at a time (full mTLS handshake, CONNECT with keep-alive 600 s, CONNACK, then nothing) up to each step, and 2 s later VmRSS is read again. RSS per connection is (RSS - baseline) / connections held. One process may hold at most %s open files here; the load generator (one process) and each server stay below it.\n\n",
-			o.Parallel, "20,000")
+		w("A fresh server per side and round (so nothing the throughput runs left counts); after %v its VmRSS (`/proc/<pid>/status`) is the baseline; the load generator then opens connections, %d at a time (full mTLS handshake, CONNECT with keep-alive 600 s, CONNACK, then nothing) up to each step, and %v later VmRSS is read again (the steady state: see `IdleSettle`). RSS per connection is (RSS - baseline) / connections held. One process may hold at most %s open files here; the load generator (one process) and each server stay below it.\n\n",
+			IdleSettle, o.Parallel, IdleSettle, "20,000")
 		w("| connections | Portico KiB/connection | mosquitto KiB/connection | Portico / mosquitto | goal | |\n| ---: | ---: | ---: | ---: | --- | --- |\n")
 		for i, step := range o.IdleSteps {
 			w("| %d | %.1f | %.1f | **%.2fx** | <= 1.0x | %s |\n", step, res.IdlePerConn(SidePortico, i)/1024, res.IdlePerConn(SideMosquitto, i)/1024, res.IdleRatio(i), verdict(res.IdleMet(i)))

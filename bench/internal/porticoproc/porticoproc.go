@@ -18,7 +18,7 @@ import (
 	"github.com/portico-iot/portico/bench/internal/child"
 	"github.com/portico-iot/portico/bench/internal/material"
 	"github.com/portico-iot/portico/bench/internal/servers"
-	"github.com/portico-iot/portico/internal/heaptune"
+	"github.com/portico-iot/portico/internal/memtrim"
 )
 
 const role = "portico-server"
@@ -77,7 +77,7 @@ func serve(c *child.Conn) error {
 	// As cmd/portico's serve does.
 	trimCtx, stopTrim := context.WithCancel(ctx)
 	defer stopTrim()
-	go heaptune.Run(trimCtx, heaptune.Policy{}, slog.New(slog.DiscardHandler))
+	go memtrim.Run(trimCtx, memtrim.Policy{}, slog.New(slog.DiscardHandler))
 	if err := c.Send(reply{Addr: p.Addr, PID: os.Getpid()}); err != nil {
 		return err
 	}
