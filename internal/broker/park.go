@@ -224,12 +224,16 @@ func (r *reader) park() error {
 	r.dropBuffer()
 	r.state.Store(readerParked)
 	if err := poller.arm(r.rc, r.pollID, added); err != nil {
-		// The socket closed: read on, into the error.
-		if r.state.CompareAndSwap(readerParked, readerRunning) {
-			r.takeBuffer()
-			return nil
+		if !r.state.CompareAndSwap(readerParked, readerRunning) {
+			return errParked // woken meanwhile: the new goroutine reads
 		}
-		return errParked // woken meanwhile: the new goroutine reads
+		if errors.Is(err, net.ErrClosed) {
+			return err // the socket closed: the connection ends
+		}
+		// The poller refused it: wait on this goroutine instead.
+		r.takeBuffer()
+		r.sc.Conn.SetReadDeadline(unixNano(r.keepalive.Load()))
+		return nil
 	}
 	return errParked
 }
