@@ -458,9 +458,9 @@ func TestCustomAuthSessionParks(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "broker.(*reader).loop")
 	}
-	for deadline := time.Now().Add(5 * time.Second); readLoops() > 0; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); readLoops() > 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d read loops still running 5 s after the session went quiet", readLoops())
+			t.Fatalf("%d read loops still running 10 s after the session went quiet", readLoops())
 		}
 	}
 	c.Publish("dev7/up", 1, false, "after parking").WaitTimeout(5 * time.Second)
