@@ -7,9 +7,11 @@ package broker
 // the connection's whole life: 8 KiB of stack for every idle device.
 // Portico starts that goroutine when a delivery is coming (OnACLCheck
 // allows one just before mochi queues it), and the sweep (park.go) stops
-// it once it has written nothing for writerLinger. A delivery queued in the
-// instant the loop stops is picked up by the sweep's next round, a second
-// later at most.
+// it once no delivery has been announced or written for writerLinger. A
+// loop told to stop goes on if a delivery was announced meanwhile, and one
+// announced after it stopped starts a new loop. Only a publisher held up
+// for longer than writerLinger between its announcement and mochi's queue
+// can leave a delivery waiting; the sweep's next round (500 ms) takes it.
 
 import (
 	"log/slog"
@@ -27,10 +29,11 @@ const writerLinger = time.Second
 
 type deliveryWriter struct {
 	running atomic.Bool
-	// activity counts the loop's starts and writes: the sweep stops a
-	// loop whose count has not moved for writerLinger.
+	// activity counts deliveries announced (kick) and written: the sweep
+	// stops a loop whose count has not moved for writerLinger.
 	activity atomic.Uint64
 	stop     chan struct{} // a token asks the loop to stop
+	stopAt   atomic.Uint64 // the activity the sweep saw when it sent the token
 	logger   *slog.Logger
 
 	// The sweep's own record (only its goroutine uses them).
@@ -41,12 +44,13 @@ type deliveryWriter struct {
 // kick makes sure a write loop runs for cl: mochi is about to queue a
 // delivery, or one waits in its queue.
 func (w *deliveryWriter) kick(cl *mqtt.Client) {
+	// Counted before running is read: a loop stopping now sees it (loop).
+	w.activity.Add(1)
 	if !w.running.Load() && w.running.CompareAndSwap(false, true) {
 		select {
 		case <-w.stop: // meant for the loop that ended
 		default:
 		}
-		w.activity.Add(1)
 		go w.loop(cl)
 	}
 }
@@ -60,9 +64,10 @@ func (w *deliveryWriter) loop(cl *mqtt.Client) {
 			w.activity.Add(1)
 		case <-w.stop:
 			w.running.Store(false)
-			// A delivery queued after the sweep looked found the loop
-			// still running: take it.
-			if len(queue) == 0 || !w.running.CompareAndSwap(false, true) {
+			// A delivery announced since the sweep looked found the loop
+			// running, and may not be queued yet: go on. One announced
+			// after the store above starts a loop of its own.
+			if (len(queue) == 0 && w.activity.Load() == w.stopAt.Load()) || !w.running.CompareAndSwap(false, true) {
 				return
 			}
 		}
@@ -83,6 +88,7 @@ func (w *deliveryWriter) sweep(cl *mqtt.Client, now int64) {
 		return
 	}
 	if queued == 0 && now-w.seenAt >= int64(writerLinger) {
+		w.stopAt.Store(w.seenActivity)
 		select {
 		case w.stop <- struct{}{}:
 		default:
