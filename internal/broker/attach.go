@@ -47,7 +47,7 @@ func (b *Broker) Start(conn net.Conn, certificateID, domain string, authz Author
 	sc.reader = r
 	b.srv.Listeners.ClientsWg.Add(1)
 	if err := b.connect(r); err != nil {
-		r.end(err, false)
+		r.end(err)
 		return
 	}
 	r.serve()
@@ -122,11 +122,11 @@ func readConnect(cl *mqtt.Client) (packets.Packet, error) {
 
 // end runs what mochi's attachClient runs after its read loop: the will,
 // the disconnect hooks, the session's end when it does not persist, then
-// the connection's own end. established is false when the connection
-// ended before CONNACK.
-func (r *reader) end(err error, established bool) {
+// the connection's own end. The hooks run only for a connection that got
+// its CONNACK (r.established).
+func (r *reader) end(err error) {
 	b, srv, cl := r.b, r.b.srv, r.cl
-	if established {
+	if r.established {
 		if err != nil {
 			serverSendLWT(srv, cl)
 			cl.Stop(err)

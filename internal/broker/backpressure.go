@@ -13,32 +13,13 @@ package broker
 // full, the publishing goroutine yields, so that the write loop runs.
 
 import (
-	"reflect"
 	"runtime"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// outboundField locates mochi's unexported ClientState.outbound (its
-// queue), pinned to the mochi version in go.mod like clientFlushOutbuf.
-// TestBurstInOneWriteLosesNothing fails if it is no longer found.
-var outboundField, outboundFound = func() (uintptr, bool) {
-	f, ok := reflect.TypeFor[mqtt.ClientState]().FieldByName("outbound")
-	if !ok || f.Type != reflect.TypeFor[chan *packets.Packet]() {
-		return 0, false
-	}
-	return f.Offset, true
-}()
-
 // queued is how many deliveries wait in cl's queue.
-func queued(cl *mqtt.Client) int {
-	if !outboundFound {
-		return 0
-	}
-	// Set when mochi creates the client and never changed.
-	return len(outboundOf(cl))
-}
+func queued(cl *mqtt.Client) int { return len(outboundOf(cl)) }
 
 // maxYields bounds the wait for one delivery: a write loop that does not
 // drain its queue however often it is let run must not stop the publisher.

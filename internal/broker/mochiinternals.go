@@ -1,12 +1,13 @@
 package broker
 
-// The parts of mochi-mqtt's unexported server that attach.go runs a
-// connection with. mochi's own attachClient keeps two goroutines on every
-// connection for its whole life; Portico runs the same steps, in the same
-// order, with its own read and write loops (park.go, writer.go). Pinned to
-// mochi v2.7.9 (go.mod) like clientFlushOutbuf: a newer mochi fails to link
-// (a renamed function), or makes New fail naming the field it no longer
-// finds (a renamed or retyped one).
+// Every part of mochi-mqtt's unexported server that Portico uses, in one
+// place. attach.go runs a connection with them: mochi's own attachClient
+// keeps two goroutines on every connection for its whole life, and Portico
+// runs the same steps, in the same order, with its own read and write
+// loops (park.go, writer.go); sendwindow.go flushes with flushOutbuf and
+// backpressure.go reads the queue's length. Pinned to mochi v2.7.9
+// (go.mod): a newer mochi fails to link (a renamed function), or makes New
+// fail naming the field it no longer finds (a renamed or retyped one).
 
 import (
 	"bufio"
@@ -29,6 +30,15 @@ func serverReceivePacket(s *mqtt.Server, cl *mqtt.Client, pk packets.Packet) err
 
 //go:linkname serverSendLWT github.com/mochi-mqtt/server/v2.(*Server).sendLWT
 func serverSendLWT(s *mqtt.Server, cl *mqtt.Client)
+
+// clientFlushOutbuf is mochi's (*Client).flushOutbuf, which writes the
+// client's buffered packets: mochi exports no way to flush them, and it
+// flushes only when its write loop's queue is empty. Pinned to mochi
+// v2.7.9 (go.mod); TestInflightLimit and TestBurstBeyondInflightDelivered
+// stall if it stops working.
+//
+//go:linkname clientFlushOutbuf github.com/mochi-mqtt/server/v2.(*Client).flushOutbuf
+func clientFlushOutbuf(cl *mqtt.Client) error
 
 // mochiServer is what attach.go needs of one mochi server beyond its
 // exported API.
@@ -69,14 +79,22 @@ func mochiInternals(srv *mqtt.Server) (mochiServer, error) {
 	return mochiServer{hooks: *hooks, willDelayed: *willDelayed}, nil
 }
 
-// bconnField locates ClientConnection.bconn, the client's read buffer.
-var bconnField, bconnFound = func() (uintptr, bool) {
-	f, ok := reflect.TypeFor[mqtt.ClientConnection]().FieldByName("bconn")
-	if !ok || f.Type != reflect.TypeFor[*bufio.Reader]() {
+// offsetOf locates the unexported field name, of type T, in struct S.
+func offsetOf[S, T any](name string) (uintptr, bool) {
+	f, ok := reflect.TypeFor[S]().FieldByName(name)
+	if !ok || f.Type != reflect.TypeFor[T]() {
 		return 0, false
 	}
 	return f.Offset, true
-}()
+}
+
+var (
+	// ClientConnection.bconn: the client's read buffer.
+	bconnField, bconnFound = offsetOf[mqtt.ClientConnection, *bufio.Reader]("bconn")
+	// ClientState.outbound: the client's queue of deliveries, set when
+	// mochi creates the client and never changed.
+	outboundField, outboundFound = offsetOf[mqtt.ClientState, chan *packets.Packet]("outbound")
+)
 
 // readBuffer is cl's read buffer: what mochi's ReadFixedHeader reads from.
 func readBuffer(cl *mqtt.Client) *bufio.Reader { return *readBufferField(cl) }

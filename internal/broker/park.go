@@ -144,7 +144,7 @@ func (r *reader) serve() {
 	if cl.Closed() {
 		// Closed before its first packet (mochi's read loop checks this
 		// before each packet; a read in progress ends with an error).
-		r.end(nil, true)
+		r.end(nil)
 		return
 	}
 	r.refreshDeadline()
@@ -160,7 +160,7 @@ func (r *reader) loop() {
 			if err == errParked {
 				return
 			}
-			r.end(err, true)
+			r.end(err)
 			return
 		}
 		fh := new(packets.FixedHeader)
@@ -172,11 +172,11 @@ func (r *reader) loop() {
 			}
 		}
 		if err != nil {
-			r.end(err, true)
+			r.end(err)
 			return
 		}
 		if cl.Closed() {
-			r.end(nil, true)
+			r.end(nil)
 			return
 		}
 		r.refreshDeadline()

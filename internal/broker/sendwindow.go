@@ -22,7 +22,6 @@ package broker
 import (
 	"sync"
 	"time"
-	_ "unsafe" // go:linkname, below
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -158,15 +157,6 @@ func (w *sendWindow) release(id uint16) {
 		}
 	}
 }
-
-// clientFlushOutbuf is mochi's (*Client).flushOutbuf, which writes the
-// client's buffered packets: mochi exports no way to flush them, and it
-// flushes only when its write loop's queue is empty. Pinned to mochi
-// v2.7.9 (go.mod); TestInflightLimit and TestBurstBeyondInflightDelivered
-// stall if it stops working.
-//
-//go:linkname clientFlushOutbuf github.com/mochi-mqtt/server/v2.(*Client).flushOutbuf
-func clientFlushOutbuf(cl *mqtt.Client) error
 
 func flush(cl *mqtt.Client) {
 	cl.Lock() // as WritePacket holds it around the buffer
