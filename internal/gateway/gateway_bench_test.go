@@ -385,3 +385,19 @@ func TestReloadReusesUnchangedDomains(t *testing.T) {
 		t.Errorf("%s: rebuilt though unchanged", f.names[2])
 	}
 }
+
+// The fixture's domains share one security policy, so one set of TLS
+// configurations serves them all.
+func TestDomainsShareTLSConfigurations(t *testing.T) {
+	f := fixture(t)
+	s := f.g.snap.Load()
+	if len(s.profiles) != 1 {
+		t.Fatalf("%d configuration sets for %d domains under one policy", len(s.profiles), len(s.domains))
+	}
+	first := s.domains[f.names[0]].tlsConfigs
+	for _, n := range f.names {
+		if s.domains[n].tlsConfigs != first {
+			t.Fatalf("%s has its own configurations", n)
+		}
+	}
+}

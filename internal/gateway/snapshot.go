@@ -74,6 +74,8 @@ type snapshot struct {
 	domains       map[string]*domainState // by lower-case name
 	defaultDomain *domainState
 	devices       Devices
+	// profiles holds the TLS configurations built so far, by profile.
+	profiles map[tlsProfile]*tlsConfigs
 }
 
 type domainState struct {
@@ -87,13 +89,8 @@ type domainState struct {
 	// certs cover the name, newest first.
 	certs []*tls.Certificate
 
-	mqtt  *tls.Config // MQTT listener (8883): client certificate required
-	https *tls.Config // HTTPS listener (8443): client certificate optional (SigV4 otherwise)
-	// alpn holds the ALPN listener's (443) configuration per channel.
-	alpn [numChannels]*tls.Config
-	// noProtocol offers no protocol a client asks for: crypto/tls answers a
-	// ClientHello that carries ALPN with the no_application_protocol alert.
-	noProtocol *tls.Config
+	// tlsConfigs are shared by every domain with the same profile.
+	*tlsConfigs
 }
 
 // refuse has no certificate, so crypto/tls answers the handshake with the
@@ -112,7 +109,7 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{domains: make(map[string]*domainState, len(domains)), devices: devices}
+	s := &snapshot{domains: make(map[string]*domainState, len(domains)), devices: devices, profiles: map[tlsProfile]*tlsConfigs{}}
 	// A domain the source gives unchanged keeps its prepared state: a
 	// rotation rebuilds one domain, not every domain's TLS configurations.
 	prev := g.snap.Load()
@@ -120,6 +117,7 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		if prev != nil {
 			if old := prev.domains[normalizeName(d.Name)]; old != nil && sameDomain(&old.source, &d) {
 				s.domains[old.Name] = old
+				s.profiles[profileOf(old)] = old.tlsConfigs
 				if d.Default {
 					s.defaultDomain = old
 				}
@@ -136,37 +134,11 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 			ds.allowed = allowedCapabilities("", "")
 		}
 		ds.certs = g.servedCertificates(ds)
-		base := &tls.Config{
-			GetCertificate: g.certificatePicker(ds),
-			MinVersion:     d.MinVersion,
-			MaxVersion:     d.MaxVersion,
-			CipherSuites:   d.CipherSuites,
-			// AWS IoT does not support session tickets.
-			SessionTicketsDisabled: true,
-			VerifyConnection:       g.verifyDevice,
+		p := profileOf(ds)
+		if ds.tlsConfigs = s.profiles[p]; ds.tlsConfigs == nil {
+			ds.tlsConfigs = g.newTLSConfigs(ds)
+			s.profiles[p] = ds.tlsConfigs
 		}
-		ds.mqtt = base.Clone()
-		ds.mqtt.ClientAuth = tls.RequireAnyClientCert
-		if ds.customOn8883() {
-			ds.mqtt.ClientAuth = tls.RequestClientCert
-		}
-		ds.mqtt.NextProtos = []string{protoMQTTX509, protoMQTTCustom}
-		ds.https = base.Clone()
-		ds.https.ClientAuth = tls.RequestClientCert
-		ds.https.NextProtos = []string{protoHTTPX509, protoHTTP11}
-		if d.CipherSuites8883 != nil {
-			ds.mqtt.CipherSuites, ds.https.CipherSuites = d.CipherSuites8883, d.CipherSuites8883
-		}
-		for ch := channel(0); ch < numChannels; ch++ {
-			c := base.Clone()
-			c.NextProtos = []string{channelProtocol[ch]}
-			if channelNeedsCertificate[ch] {
-				c.ClientAuth = tls.RequireAnyClientCert
-			}
-			ds.alpn[ch] = c
-		}
-		ds.noProtocol = base.Clone()
-		ds.noProtocol.NextProtos = []string{refusedProtocol}
 		s.domains[ds.Name] = ds
 		if d.Default {
 			s.defaultDomain = ds
@@ -291,37 +263,35 @@ func (g *Gateway) servedCertificates(d *domainState) []*tls.Certificate {
 	return out
 }
 
-// certificatePicker chooses the certificate for one handshake among those
-// prepared at snapshot time: valid now, newest first, the first the client
-// supports. When none is valid it returns nil, and crypto/tls answers with
-// the unrecognized_name alert.
-func (g *Gateway) certificatePicker(d *domainState) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		now := g.cfg.Now()
-		var valid *tls.Certificate
-		for i, c := range d.certs {
-			if now.Before(c.Leaf.NotBefore) || now.After(c.Leaf.NotAfter) {
-				continue
-			}
-			if valid == nil && i == len(d.certs)-1 {
-				// The only valid one (a domain's usual case) is served
-				// whether or not the client supports it: skip the check.
-				return c, nil
-			}
-			if hello.SupportsCertificate(c) == nil {
-				return c, nil
-			}
-			if valid == nil {
-				valid = c
-			}
+// pickDomainCertificate chooses the certificate for one handshake among
+// those prepared at snapshot time: valid now, newest first, the first the
+// client supports. When none is valid it returns nil, and crypto/tls answers
+// with the unrecognized_name alert.
+func (g *Gateway) pickDomainCertificate(d *domainState, hello *tls.ClientHelloInfo) *tls.Certificate {
+	now := g.cfg.Now()
+	var valid *tls.Certificate
+	for i, c := range d.certs {
+		if now.Before(c.Leaf.NotBefore) || now.After(c.Leaf.NotAfter) {
+			continue
+		}
+		if valid == nil && i == len(d.certs)-1 {
+			// The only valid one (a domain's usual case) is served
+			// whether or not the client supports it: skip the check.
+			return c
+		}
+		if hello.SupportsCertificate(c) == nil {
+			return c
 		}
 		if valid == nil {
-			g.logRefusal(hello, "domain configuration "+d.Configuration+" has no server certificate valid now")
+			valid = c
 		}
-		// A valid certificate the client cannot use still fails the
-		// handshake, with the client's own error.
-		return valid, nil
 	}
+	if valid == nil {
+		g.logRefusal(hello, "domain configuration "+d.Configuration+" has no server certificate valid now")
+	}
+	// A valid certificate the client cannot use still fails the
+	// handshake, with the client's own error.
+	return valid
 }
 
 // covers reports whether leaf is valid for name: its DNS or IP subject
