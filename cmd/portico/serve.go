@@ -38,6 +38,7 @@ import (
 	"github.com/portico-iot/portico/internal/endpoint"
 	"github.com/portico-iot/portico/internal/function"
 	"github.com/portico-iot/portico/internal/gateway"
+	"github.com/portico-iot/portico/internal/gcpace"
 	"github.com/portico-iot/portico/internal/health"
 	"github.com/portico-iot/portico/internal/memtrim"
 	"github.com/portico-iot/portico/internal/ocspstaple"
@@ -335,6 +336,9 @@ func (n *node) run(ctx context.Context, stdout io.Writer) error {
 	// A fleet reconnecting at once leaves the heap twice its size: give
 	// it back once the fleet is connected and quiet (internal/memtrim).
 	go memtrim.Run(ctx, memtrim.Policy{}, n.logger)
+	// Heavy message traffic gets GC headroom, so that cycles come every few
+	// seconds rather than several times a second (internal/gcpace).
+	go gcpace.Run(ctx, gcpace.Policy{}, n.broker.Messages, n.logger)
 	if err := n.startValidation(ctx, n.serverCA, n.revocation); err != nil {
 		return err
 	}

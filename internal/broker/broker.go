@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -222,6 +223,12 @@ func New(opts Options) (*Broker, error) {
 // subscriber still gets it only if its Authorizer allows iot:Receive.
 func (b *Broker) Publish(topic string, payload []byte, qos byte, retain bool) error {
 	return b.srv.Publish(topic, payload, retain, qos)
+}
+
+// Messages is how many PUBLISH packets the broker has received and sent
+// since it started: its traffic, for internal/gcpace.
+func (b *Broker) Messages() uint64 {
+	return uint64(atomic.LoadInt64(&b.srv.Info.MessagesReceived) + atomic.LoadInt64(&b.srv.Info.MessagesSent))
 }
 
 // Close stops the engine and disconnects every client.

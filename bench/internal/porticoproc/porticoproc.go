@@ -18,6 +18,7 @@ import (
 	"github.com/portico-iot/portico/bench/internal/child"
 	"github.com/portico-iot/portico/bench/internal/material"
 	"github.com/portico-iot/portico/bench/internal/servers"
+	"github.com/portico-iot/portico/internal/gcpace"
 	"github.com/portico-iot/portico/internal/memtrim"
 )
 
@@ -78,6 +79,7 @@ func serve(c *child.Conn) error {
 	trimCtx, stopTrim := context.WithCancel(ctx)
 	defer stopTrim()
 	go memtrim.Run(trimCtx, memtrim.Policy{}, slog.New(slog.DiscardHandler))
+	go gcpace.Run(trimCtx, gcpace.Policy{}, p.Broker.Messages, slog.New(slog.DiscardHandler))
 	if err := c.Send(reply{Addr: p.Addr, PID: os.Getpid()}); err != nil {
 		return err
 	}

@@ -1,0 +1,152 @@
+// Package gcpace gives the garbage collector room while the broker is moving
+// many messages, so that a cycle comes every few seconds instead of several
+// times a second.
+//
+// Each message costs the broker a few KiB of short-lived garbage. With the
+// runtime's default (GOGC=100: the heap may grow by the live heap before the
+// next cycle) a busy broker collects several times a second, and on a
+// machine with few cores every cycle takes a quarter of the CPU for tens of
+// milliseconds: messages queue behind it, and delivery latency's 99th
+// percentile is the length of a cycle (measured in docs/tuning.md). While
+// messages flow faster than Policy.BusyRate, Run lets the heap grow by
+// Policy.Headroom between cycles; when they slow down it gives the runtime
+// its default back.
+//
+// Only message traffic opens the headroom. A fleet reconnecting at once also
+// allocates fast, but what it allocates lives on (each connection's state):
+// with more garbage between cycles, those objects end up scattered over
+// partly-used pages, and an idle fleet's memory grows by half
+// (docs/tuning.md). A process started with GOGC set is left alone.
+package gcpace
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// DefaultPercent is the runtime's own GOGC default, restored when traffic
+// slows down.
+const DefaultPercent = 100
+
+// Policy says when and how far to let the heap grow. Zero values pick the
+// defaults.
+type Policy struct {
+	// Interval is how often the message counter and the live heap are read
+	// (default 250 ms: traffic gets its headroom within a quarter second).
+	Interval time.Duration
+	// BusyRate is the message rate (published and delivered, per second)
+	// from which the broker counts as busy (default 5,000). Headroom is
+	// kept until the rate falls under half of it.
+	BusyRate float64
+	// Headroom is how much the heap may grow between cycles while busy
+	// (default 256 MiB), or the live heap if that is more (GOGC=100).
+	Headroom uint64
+}
+
+func (p *Policy) defaults() {
+	if p.Interval == 0 {
+		p.Interval = 250 * time.Millisecond
+	}
+	if p.BusyRate == 0 {
+		p.BusyRate = 5000
+	}
+	if p.Headroom == 0 {
+		p.Headroom = 256 << 20
+	}
+}
+
+// minHeap is the smallest live heap the runtime paces for (4 MiB at
+// GOGC=100); before the first cycle the live heap reads 0.
+const minHeap = 4 << 20
+
+// Percent is the GOGC value for a live heap of live bytes, busy or not.
+func (p Policy) Percent(busy bool, live uint64) int {
+	p.defaults()
+	live = max(live, minHeap)
+	if !busy || p.Headroom <= live {
+		return DefaultPercent
+	}
+	return int(p.Headroom * 100 / live)
+}
+
+// Busy says whether the broker counts as busy after moving messages in
+// window, given whether it was busy before (the hysteresis keeps a rate
+// near the threshold from flipping the setting every interval).
+func (p Policy) Busy(wasBusy bool, messages uint64, window time.Duration) bool {
+	p.defaults()
+	if window <= 0 {
+		return wasBusy
+	}
+	rate := float64(messages) / window.Seconds()
+	if wasBusy {
+		return rate >= p.BusyRate/2
+	}
+	return rate >= p.BusyRate
+}
+
+// Run adjusts the GC percent as the policy says until ctx ends, then
+// restores the default. messages returns the broker's count of messages
+// moved so far. With GOGC set in the environment it does nothing.
+func Run(ctx context.Context, p Policy, messages func() uint64, logger *slog.Logger) {
+	if os.Getenv("GOGC") != "" {
+		logger.Debug("GOGC is set: the GC percent is left as it says")
+		return
+	}
+	p.defaults()
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	percent := DefaultPercent
+	defer func() {
+		if percent != DefaultPercent {
+			debug.SetGCPercent(DefaultPercent)
+		}
+	}()
+	busy := false
+	prev, prevAt := messages(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cur, now := messages(), time.Now()
+		moved := uint64(0)
+		if cur >= prev {
+			moved = cur - prev
+		}
+		wasBusy := busy
+		busy = p.Busy(busy, moved, now.Sub(prevAt))
+		prev, prevAt = cur, now
+		if want := p.Percent(busy, liveHeap()); differs(want, percent) {
+			debug.SetGCPercent(want)
+			percent = want
+		}
+		if busy != wasBusy {
+			logger.Debug("GC headroom", "busy", busy, "gogc_percent", percent, "messages_per_second", float64(moved)/p.Interval.Seconds())
+		}
+	}
+}
+
+// differs says whether a new percent is worth setting: the live heap moves
+// a little from cycle to cycle, and the goal need not follow each move.
+func differs(want, cur int) bool {
+	if want == DefaultPercent || cur == DefaultPercent {
+		return want != cur
+	}
+	d := want - cur
+	return d > cur/8 || -d > cur/8
+}
+
+// liveHeap is the heap the last GC found live.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
