@@ -7,6 +7,7 @@ package gateway
 // so they keep compiling and working, and asserts no timing.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -375,7 +376,7 @@ func TestReloadReusesUnchangedDomains(t *testing.T) {
 	src.domains[0].Certificates = []tls.Certificate{f.rotated}
 	src.domains[1].Enabled = false
 	after = reload()
-	if after.domains[f.names[0]] == before.domains[f.names[0]] || after.domains[f.names[0]].certs[0].Leaf != f.rotated.Leaf {
+	if after.domains[f.names[0]] == before.domains[f.names[0]] || !bytes.Equal(after.domains[f.names[0]].certs[0].Certificate.Certificate[0], f.rotated.Certificate[0]) {
 		t.Errorf("%s: rotation not applied", f.names[0])
 	}
 	if after.domains[f.names[1]].Enabled {
@@ -399,5 +400,32 @@ func TestDomainsShareTLSConfigurations(t *testing.T) {
 		if s.domains[n].tlsConfigs != first {
 			t.Fatalf("%s has its own configurations", n)
 		}
+	}
+}
+
+// A domain with one certificate keeps no parsed leaf (only its validity);
+// one with several keeps the leaves that choosing among them needs. The
+// source's certificates are left as they were.
+func TestParsedLeavesKeptOnlyToChoose(t *testing.T) {
+	f := fixture(t)
+	src := &benchSource{devices: f.registry, domains: slices.Clone(f.src.domains[:2])}
+	src.domains[1].Certificates = []tls.Certificate{f.server, f.rotated}
+	g, err := New(context.Background(), Config{Source: src, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := g.snap.Load()
+	one, two := s.domains[f.names[0]], s.domains[f.names[1]]
+	if len(one.certs) != 1 || one.certs[0].Leaf != nil || one.certs[0].notAfter != f.server.Leaf.NotAfter {
+		t.Errorf("single-certificate domain: %d certificates, leaf kept %v", len(one.certs), one.certs[0].Leaf != nil)
+	}
+	if len(two.certs) != 2 || two.certs[0].Leaf == nil || two.certs[1].Leaf == nil {
+		t.Errorf("two-certificate domain: leaves not kept")
+	}
+	if one.Certificates != nil || one.source.Certificates[0].Leaf != nil {
+		t.Error("the domain's own copies still hold the leaf")
+	}
+	if src.domains[0].Certificates[0].Leaf == nil {
+		t.Error("the source's certificate lost its leaf")
 	}
 }

@@ -87,7 +87,7 @@ type domainState struct {
 	// applicationProtocol admit.
 	allowed capability
 	// certs cover the name, newest first.
-	certs []*tls.Certificate
+	certs []servedCert
 
 	// tlsConfigs are shared by every domain with the same profile.
 	*tlsConfigs
@@ -125,7 +125,7 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 			}
 		}
 		ds := &domainState{Domain: d, source: d}
-		ds.source.Certificates = slices.Clone(d.Certificates)
+		ds.source.Certificates = withoutLeaves(d.Certificates)
 		ds.source.CipherSuites = slices.Clone(d.CipherSuites)
 		ds.Name = normalizeName(d.Name)
 		ds.allowed = allowedCapabilities(d.AuthenticationType, d.ApplicationProtocol)
@@ -134,6 +134,7 @@ func (g *Gateway) buildSnapshot(ctx context.Context) (*snapshot, error) {
 			ds.allowed = allowedCapabilities("", "")
 		}
 		ds.certs = g.servedCertificates(ds)
+		ds.Certificates = nil // served from certs; compared from source
 		p := profileOf(ds)
 		if ds.tlsConfigs = s.profiles[p]; ds.tlsConfigs == nil {
 			ds.tlsConfigs = g.newTLSConfigs(ds)
@@ -224,9 +225,20 @@ func samePrivateKey(a, b crypto.PrivateKey) bool {
 	return ok && k.Equal(b)
 }
 
+// servedCert is a certificate a domain serves, with its validity period.
+// Its parsed leaf is kept only where a handshake needs it: on a domain with
+// several certificates, to choose by what the client supports. A parsed
+// certificate is a few KiB of small objects, which every GC cycle marks
+// again; an operator's thousands of single-certificate domains need only
+// their validity.
+type servedCert struct {
+	*tls.Certificate
+	notBefore, notAfter time.Time
+}
+
 // servedCertificates returns the domain's certificates that cover its name,
-// each with its leaf parsed, newest first (ECDSA before RSA on a tie).
-func (g *Gateway) servedCertificates(d *domainState) []*tls.Certificate {
+// newest first (ECDSA before RSA on a tie).
+func (g *Gateway) servedCertificates(d *domainState) []servedCert {
 	var out []*tls.Certificate
 	for i := range d.Certificates {
 		c := d.Certificates[i] // a copy: the source's value is not modified
@@ -260,6 +272,23 @@ func (g *Gateway) servedCertificates(d *domainState) []*tls.Certificate {
 		g.cfg.Logger.Warn("domain has more server certificates than served; the oldest are ignored", "domain", d.Name, "count", len(out), "max", MaxCertificates)
 		out = out[:MaxCertificates]
 	}
+	served := make([]servedCert, len(out))
+	for i, c := range out {
+		served[i] = servedCert{Certificate: c, notBefore: c.Leaf.NotBefore, notAfter: c.Leaf.NotAfter}
+		if len(out) == 1 {
+			c.Leaf = nil
+		}
+	}
+	return served
+}
+
+// withoutLeaves copies certificates without their parsed leaves, which
+// sameDomain does not compare.
+func withoutLeaves(certs []tls.Certificate) []tls.Certificate {
+	out := slices.Clone(certs)
+	for i := range out {
+		out[i].Leaf = nil
+	}
 	return out
 }
 
@@ -271,19 +300,20 @@ func (g *Gateway) pickDomainCertificate(d *domainState, hello *tls.ClientHelloIn
 	now := g.cfg.Now()
 	var valid *tls.Certificate
 	for i, c := range d.certs {
-		if now.Before(c.Leaf.NotBefore) || now.After(c.Leaf.NotAfter) {
+		if now.Before(c.notBefore) || now.After(c.notAfter) {
 			continue
 		}
 		if valid == nil && i == len(d.certs)-1 {
 			// The only valid one (a domain's usual case) is served
-			// whether or not the client supports it: skip the check.
-			return c
+			// whether or not the client supports it: skip the check
+			// (and the leaf it needs).
+			return c.Certificate
 		}
-		if hello.SupportsCertificate(c) == nil {
-			return c
+		if hello.SupportsCertificate(c.Certificate) == nil {
+			return c.Certificate
 		}
 		if valid == nil {
-			valid = c
+			valid = c.Certificate
 		}
 	}
 	if valid == nil {

@@ -159,6 +159,10 @@ func Domains(set *material.Set) ([]gateway.Domain, error) {
 		if err != nil {
 			return nil, err
 		}
+		// cmd/portico's source reads certificates from the store on each
+		// reload and keeps nothing; the gateway holds the only parsed copy
+		// it needs. Held here for the process's life, the leaf would not be.
+		c.Leaf = nil
 		out[i] = gateway.Domain{
 			Name: material.DomainName(i), Configuration: fmt.Sprintf("bench-%05d", i), Enabled: true,
 			Certificates: []tls.Certificate{c},
