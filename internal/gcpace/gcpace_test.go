@@ -11,8 +11,24 @@ import (
 	"time"
 )
 
+func TestDefaultHeadroom(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct{ memory, want uint64 }{
+		{0, 512 * mib},
+		{24 << 30, 512 * mib},
+		{1 << 30, 128 * mib},
+	} {
+		if got := DefaultHeadroom(tc.memory); got != tc.want {
+			t.Errorf("DefaultHeadroom(%d MiB) = %d MiB, want %d MiB", tc.memory/mib, got/mib, tc.want/mib)
+		}
+	}
+	if availableMemory() == 0 {
+		t.Error("no memory size read from /proc/meminfo")
+	}
+}
+
 func TestPercent(t *testing.T) {
-	p := Policy{}
+	p := Policy{Headroom: 256 << 20}
 	const mib = 1 << 20
 	for _, tc := range []struct {
 		name string
