@@ -96,8 +96,12 @@ const (
 	// mostly idle devices.
 	clientBufferSize = 2 * 1024
 	// outboundQueue is how many deliveries may wait for a client's write
-	// loop (mochi's MaximumClientWritesPending).
-	outboundQueue = 1024
+	// loop (mochi's MaximumClientWritesPending). mochi allocates the whole
+	// queue with each client, a pointer per packet, so every idle device
+	// holds it; publishers wait for room rather than overflow it
+	// (backpressure.go), and the write loop hands each delivery on to the
+	// outbox at once, so a short queue loses nothing.
+	outboundQueue = 64
 )
 
 // Broker is a running MQTT engine.

@@ -34,6 +34,7 @@ type deliveryWriter struct {
 	activity atomic.Uint64
 	stop     chan struct{} // a token asks the loop to stop
 	stopAt   atomic.Uint64 // the activity the sweep saw when it sent the token
+	room     roomSignal    // publishers waiting for room in the queue (backpressure.go)
 	logger   *slog.Logger
 
 	// The sweep's own record (only its goroutine uses them).
@@ -62,6 +63,9 @@ func (w *deliveryWriter) loop(cl *mqtt.Client) {
 		case pk := <-queue:
 			w.write(cl, pk)
 			w.activity.Add(1)
+			if len(queue) <= queueLow {
+				w.room.wake()
+			}
 		case <-w.stop:
 			w.running.Store(false)
 			// A delivery announced since the sweep looked found the loop
@@ -106,5 +110,5 @@ func (w *deliveryWriter) write(cl *mqtt.Client, pk *packets.Packet) {
 // to take it, and room in the queue (backpressure.go).
 func (s *session) delivering(cl *mqtt.Client) {
 	s.writer.kick(cl)
-	makeRoom(cl)
+	makeRoom(cl, &s.writer)
 }
