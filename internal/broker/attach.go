@@ -93,6 +93,7 @@ func (b *Broker) connect(r *reader) error {
 	r.counted = true
 	hooks.OnSessionEstablish(cl, pk)
 	sessionPresent := serverInheritClientSession(srv, pk, cl)
+	b.fanout.changed()  // a takeover moved subscriptions to cl (fanout.go)
 	srv.Clients.Add(cl) // [MQTT-4.1.0-1]
 	if err := srv.SendConnack(cl, code, sessionPresent, nil); err != nil {
 		return fmt.Errorf("ack connection packet: %w", err)

@@ -114,6 +114,7 @@ type Broker struct {
 	limits         Limits
 	backlogLimit   int          // bytes a client may leave unread (outbox.go)
 	persist        *persistHook // nil without a Store
+	fanout         *fanoutHook  // delivers PUBLISH packets (fanout.go)
 
 	mochi     mochiServer   // mochi's unexported parts (mochiinternals.go)
 	readers   readers       // every connection, for the sweep (park.go)
@@ -184,6 +185,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.mochi = mochi
+	b.fanout = &fanoutHook{b: b}
 	b.stopSweep = make(chan struct{})
 	go b.readers.sweep(b.stopSweep)
 	if err := srv.AddHook(&gatewayAuth{broker: b}, nil); err != nil {
@@ -203,6 +205,11 @@ func New(opts Options) (*Broker, error) {
 			h.Stop()
 			return nil, err
 		}
+		// Last: it delivers, after the persistence hook saved (fanout.go).
+		if err := srv.AddHook(b.fanout, nil); err != nil {
+			h.Stop()
+			return nil, err
+		}
 		// Serve reads the stored sessions and subscriptions; restore the
 		// rest before any connection arrives.
 		if err := srv.Serve(); err != nil {
@@ -216,6 +223,9 @@ func New(opts Options) (*Broker, error) {
 			return nil, fmt.Errorf("broker: restore: %w", err)
 		}
 		return b, nil
+	}
+	if err := srv.AddHook(b.fanout, nil); err != nil {
+		return nil, err
 	}
 	if err := srv.Serve(); err != nil {
 		return nil, err
@@ -253,10 +263,14 @@ type Message struct {
 // way Portico's own consumers, and tests, observe the broker). id tells
 // subscriptions of the same filter apart for Unsubscribe.
 func (b *Broker) Subscribe(filter string, id int, fn func(Message)) error {
+	defer b.fanout.changed()
 	return b.srv.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		fn(Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
 	})
 }
 
 // Unsubscribe removes an in-process subscription.
-func (b *Broker) Unsubscribe(filter string, id int) error { return b.srv.Unsubscribe(filter, id) }
+func (b *Broker) Unsubscribe(filter string, id int) error {
+	defer b.fanout.changed()
+	return b.srv.Unsubscribe(filter, id)
+}

@@ -4,8 +4,9 @@ package broker
 // place. attach.go runs a connection with them: mochi's own attachClient
 // keeps two goroutines on every connection for its whole life, and Portico
 // runs the same steps, in the same order, with its own read and write
-// loops (park.go, writer.go); sendwindow.go flushes with flushOutbuf and
-// backpressure.go reads the queue's length. Pinned to mochi v2.7.9
+// loops (park.go, writer.go); sendwindow.go flushes with flushOutbuf,
+// backpressure.go reads the queue's length, and fanout.go delivers with
+// publishToClient. Pinned to mochi v2.7.9
 // (go.mod): a newer mochi fails to link (a renamed function), or makes New
 // fail naming the field it no longer finds (a renamed or retyped one).
 
@@ -30,6 +31,15 @@ func serverReceivePacket(s *mqtt.Server, cl *mqtt.Client, pk packets.Packet) err
 
 //go:linkname serverSendLWT github.com/mochi-mqtt/server/v2.(*Server).sendLWT
 func serverSendLWT(s *mqtt.Server, cl *mqtt.Client)
+
+// serverPublishToClient and serverRetainMessage are the steps of mochi's
+// publishToSubscribers and processPublish that fanout.go runs itself.
+//
+//go:linkname serverPublishToClient github.com/mochi-mqtt/server/v2.(*Server).publishToClient
+func serverPublishToClient(s *mqtt.Server, cl *mqtt.Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error)
+
+//go:linkname serverRetainMessage github.com/mochi-mqtt/server/v2.(*Server).retainMessage
+func serverRetainMessage(s *mqtt.Server, cl *mqtt.Client, pk packets.Packet)
 
 // clientFlushOutbuf is mochi's (*Client).flushOutbuf, which writes the
 // client's buffered packets: mochi exports no way to flush them, and it
