@@ -454,6 +454,17 @@ func (h *persistHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 // hasPersistentSubscriber reports whether a durable session subscribes to
 // topic.
 func (h *persistHook) hasPersistentSubscriber(topic string) bool {
+	if set := h.b.fanout.subscribers(topic); !set.mochiDelivers {
+		// The set fanout.go delivers to next, computed once for both.
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		for _, t := range set.targets {
+			if _, ok := h.known[t.clientID]; ok {
+				return true
+			}
+		}
+		return false
+	}
 	subs := h.b.srv.Topics.Subscribers(topic)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
