@@ -75,7 +75,7 @@ func mqttBounds(b *strings.Builder, mq *mqttbench.Result) {
 			}
 			w("). ")
 		}
-		w("Portico's slow deliveries come from its garbage collector's cycles (with the collector off, its p99 in this test was 0.43 ms): while messages flow, `internal/gcpace` lets the heap grow up to 512 MiB between cycles, and the live heap each cycle marks is kept small (docs/tuning.md). "+
+		w("Portico's slow deliveries come from its garbage collector's cycles (with the collector off, its p99 in this test was 0.43 ms): while messages flow, `internal/gcpace` lets the heap grow up to 512 MiB between cycles, and the live heap each cycle marks is kept small (docs/tuning.md). " +
 			"The publisher, the subscriber and the server share two cores with other engineers' jobs, and either side's p99 can move by an order of magnitude from round to round (per-run table); rerun on a quiet machine before quoting a p99.\n\n")
 	}
 	if len(mq.Idle) > 0 {
