@@ -113,7 +113,7 @@ func (h *gatewayAuth) publishEvent(topic string, v any) {
 	// subscriber (none persistent, shared or in-process either) the publish
 	// would deliver nothing, and its JSON and packet cost about 4% of a
 	// connect's CPU in a reconnect storm.
-	if set := h.broker.fanout.subscribers(topic); !set.mochiDelivers && len(set.targets) == 0 {
+	if h.broker.fanout.subscribers(topic).nobody() {
 		return
 	}
 	payload, err := json.Marshal(v)

@@ -51,6 +51,9 @@ type fanoutSet struct {
 	targets       []fanoutTarget
 }
 
+// nobody says whether no subscription at all matches the topic.
+func (s *fanoutSet) nobody() bool { return !s.mochiDelivers && len(s.targets) == 0 }
+
 type fanoutTarget struct {
 	clientID string
 	sub      packets.Subscription // merged over the client's matching filters, as mochi merges them

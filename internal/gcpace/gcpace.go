@@ -24,10 +24,11 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portico-iot/portico/internal/memtrim"
 )
 
 // DefaultPercent is the runtime's own GOGC default, restored when traffic
@@ -159,7 +160,7 @@ func Run(ctx context.Context, p Policy, messages func() uint64, logger *slog.Log
 		wasBusy := busy
 		busy = p.Busy(busy, moved, now.Sub(prevAt))
 		prev, prevAt = cur, now
-		if want := p.Percent(busy, liveHeap()); differs(want, percent) {
+		if want := p.Percent(busy, memtrim.Read().Live); differs(want, percent) {
 			debug.SetGCPercent(want)
 			percent = want
 		}
@@ -177,14 +178,4 @@ func differs(want, cur int) bool {
 	}
 	d := want - cur
 	return d > cur/8 || -d > cur/8
-}
-
-// liveHeap is the heap the last GC found live.
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
 }
